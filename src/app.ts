@@ -1,0 +1,226 @@
+import type Router from '@koa/router';
+import type { LoadedConfig } from './config/index.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
+import { createDb, type Knex, poolStats } from './db/knex.ts';
+import { migrateLatest, migrateStatus } from './db/migrate.ts';
+import { withAdvisoryLock } from './db/locks.ts';
+import { createHttpApp } from './http/app.ts';
+import { operationsRoutes } from './http/routes/operations.ts';
+import { wellKnownRoutes } from './http/routes/well-known.ts';
+import { listen, type HttpServer } from './http/server.ts';
+import { createKeyService, type KeyService, resolveKek } from './keys/index.ts';
+import { Readiness } from './lifecycle/readiness.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { deriveCookieKeys } from './oidc/cookie-keys.ts';
+import { buildProvider, ProviderHolder } from './oidc/provider.ts';
+import { createOutboxRelay, type OutboxRelay } from './outbox/index.ts';
+import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
+import type { DestinationStream } from 'pino';
+
+export interface ServiceOptions {
+  /** Log destination (tests capture logs). */
+  logDestination?: DestinationStream;
+  /** Override the instance id used in events and logs. */
+  instanceId?: string;
+}
+
+export interface IamService {
+  readonly config: LoadedConfig['config'];
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly readiness: Readiness;
+  readonly db: Knex;
+  readonly store: KeyValueStore;
+  readonly keys: KeyService;
+  readonly outbox: OutboxRelay;
+  readonly port: number;
+  readonly url: string;
+  stop(reason?: string): Promise<{ drained: boolean }>;
+}
+
+type Cleanup = () => Promise<void>;
+
+/**
+ * The composition root: starts everything in order (config → database → migrations → keys
+ * → background workers → HTTP) and returns a handle that stops it in reverse order.
+ */
+export async function startService(loaded: LoadedConfig, opts: ServiceOptions = {}): Promise<IamService> {
+  const { config } = loaded;
+  const logger = createLogger({ level: config.log.level, destination: opts.logDestination });
+  const metrics = createMetrics();
+  const readiness = new Readiness();
+  const cleanups: Cleanup[] = [];
+  const instanceId = opts.instanceId ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+  try {
+    // Database: the configured server, or the embedded PostgreSQL 18 default.
+    let embedded: EmbeddedPostgres | undefined;
+    if (!config.database.url) {
+      embedded = await startEmbeddedPostgres({ dataDir: config.data_dir, port: config.database.embedded_port, logger });
+      cleanups.push(() => embedded?.stop() ?? Promise.resolve());
+    }
+    const db = createDb({
+      url: config.database.url ?? (embedded as EmbeddedPostgres).url,
+      poolMin: config.database.pool_min,
+      poolMax: config.database.pool_max,
+      statementTimeoutMs: config.database.statement_timeout_ms,
+    });
+    cleanups.push(() => db.destroy());
+    await db.raw('select 1');
+    metrics.onCollect(() => {
+      const s = poolStats(db);
+      metrics.dbPool.set({ state: 'used' }, s.used);
+      metrics.dbPool.set({ state: 'free' }, s.free);
+      metrics.dbPool.set({ state: 'pending' }, s.pending);
+    });
+    readiness.add({
+      name: 'postgres',
+      required: true,
+      async check() {
+        const t = performance.now();
+        await db.raw('select 1');
+        return { status: 'up', mode: embedded ? 'embedded' : 'external', latency_ms: round(performance.now() - t) };
+      },
+    });
+
+    if (config.database.migrate_on_start) {
+      // Instances starting together must not race on the same migrations.
+      const { applied } = await withAdvisoryLock(db, 'iam:migrations', () => migrateLatest(db));
+      if (applied.length) logger.info({ applied }, 'migrations applied');
+    }
+    readiness.add({
+      name: 'migrations',
+      required: true,
+      async check() {
+        const { pending } = await migrateStatus(db);
+        return { status: pending.length ? 'down' : 'up', pending: pending.length };
+      },
+    });
+
+    // Short-lived shared state.
+    const store = createStore({ url: config.redis.url, keyPrefix: config.redis.key_prefix, logger, metrics });
+    cleanups.push(() => store.close());
+    if (store instanceof RedisStore) await store.ready();
+    readiness.add({
+      name: 'redis',
+      required: true,
+      async check() {
+        const latency = await store.ping();
+        metrics.dependencyUp.set({ dependency: 'redis' }, 1);
+        return { status: 'up', mode: store.mode, latency_ms: round(latency) };
+      },
+    });
+
+    // Signing keys: bootstrap on first start, then follow rotations made by any instance.
+    const kek = await resolveKek(config, logger);
+    const keys = createKeyService({ db, kek, config, logger, metrics });
+    await keys.start();
+    cleanups.push(() => keys.stop());
+    readiness.add({
+      name: 'keys',
+      required: true,
+      async check() {
+        const access = keys.activeSigner('access');
+        const refresh = keys.activeSigner('refresh');
+        return { status: 'up', active: { access: access.kid, refresh: refresh.kid } };
+      },
+    });
+
+    // Outbox relay: Kafka is optional for readiness — auth keeps working and the backlog waits.
+    const outbox = createOutboxRelay({ db, config, logger, metrics, instanceId });
+    await outbox.start();
+    cleanups.push(() => outbox.stop());
+    readiness.add({
+      name: 'kafka',
+      required: false,
+      async check() {
+        const s = outbox.status();
+        const status = !s.enabled ? 'disabled' : s.connected ? 'up' : 'down';
+        return {
+          status,
+          mode: s.enabled ? 'kafka' : 'disabled',
+          connected: s.connected,
+          pending: s.pending,
+          parked: s.parked,
+          lag_seconds: s.lagSeconds,
+          ...(s.lastError ? { last_error: s.lastError } : {}),
+        };
+      },
+    });
+
+    // The OIDC engine signs through the key service and is rebuilt when the active key changes.
+    const cookieKeys = deriveCookieKeys(kek);
+    const engine = new ProviderHolder(() =>
+      buildProvider({
+        issuer: config.issuer,
+        signers: [keys.activeSigner('access')],
+        cookieKeys,
+        logger,
+      }),
+    );
+    keys.onChange(() => engine.rebuild());
+
+    const routers: Router[] = [
+      operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
+      wellKnownRoutes({ keys }),
+    ];
+    const app = createHttpApp({
+      logger,
+      metrics,
+      trustProxy: config.server.trust_proxy,
+      cookieKeys,
+      hsts: config.issuer.startsWith('https://'),
+      routers,
+      engine: engine.middleware(),
+    });
+    const http: HttpServer = await listen(app, config.server.host, config.server.http_port);
+    readiness.setPhase('ready');
+    const url = `http://127.0.0.1:${http.port}`;
+    logger.info({ port: http.port, issuer: config.issuer }, 'iam listening');
+
+    let stopping: Promise<{ drained: boolean }> | undefined;
+    return {
+      config,
+      logger,
+      metrics,
+      readiness,
+      db,
+      store,
+      keys,
+      outbox,
+      port: http.port,
+      url,
+      stop(reason = 'stop requested') {
+        stopping ??= (async () => {
+          logger.info({ reason }, 'shutting down: draining requests');
+          readiness.setPhase('draining');
+          const result = await http.close(config.server.shutdown_timeout_ms);
+          if (!result.drained) logger.warn({ in_flight: result.inFlight }, 'drain deadline reached; remaining connections closed');
+          await runCleanups(cleanups, logger);
+          readiness.setPhase('stopped');
+          logger.info('shutdown complete');
+          logger.flush();
+          return { drained: result.drained };
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await runCleanups(cleanups, logger);
+    throw err;
+  }
+}
+
+async function runCleanups(cleanups: Cleanup[], logger: Logger): Promise<void> {
+  // Reverse start order: workers first, pools last.
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch (err) {
+      logger.warn({ err }, 'cleanup step failed');
+    }
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;

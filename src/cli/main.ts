@@ -1,0 +1,26 @@
+// `iam` operator CLI. Every subcommand accepts --json and then prints one JSON document on stdout.
+import { Command, CommanderError } from 'commander';
+import { registerConfigCommands } from './commands/config.ts';
+import { registerKeysCommands } from './commands/keys.ts';
+import { registerMigrateCommands } from './commands/migrate.ts';
+import { runCommand } from './runtime.ts';
+
+const program = new Command('iam')
+  .description('InfraNotes IAM operator CLI')
+  .option('-c, --config <file>', 'configuration file (default: $IAM_CONFIG, then configs/iam.yaml)')
+  .option('--json', 'print exactly one JSON document on stdout')
+  .showHelpAfterError()
+  .exitOverride();
+// Options such as --json are accepted after the subcommand too.
+program.enablePositionalOptions(false);
+
+registerConfigCommands(program, runCommand);
+registerMigrateCommands(program, runCommand);
+registerKeysCommands(program, runCommand);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exitCode = err.exitCode === 0 ? 0 : 2;
+  else throw err;
+}

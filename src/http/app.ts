@@ -1,0 +1,45 @@
+import Koa, { type Middleware } from 'koa';
+import type Router from '@koa/router';
+import { AppError } from '../errors/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { observeMiddleware } from './middleware/observe.ts';
+import { problemHandler } from './middleware/problem-handler.ts';
+import { requestContextMiddleware } from './middleware/request-context.ts';
+import { securityHeaders } from './middleware/security-headers.ts';
+
+export interface HttpAppOptions {
+  logger: Logger;
+  metrics: Metrics;
+  trustProxy: boolean;
+  cookieKeys: string[];
+  hsts: boolean;
+  /** Our own routes (operations, well-known, /v1 …), tried before the OIDC engine. */
+  routers: Router[];
+  /** The OIDC engine; it answers everything our routers do not. */
+  engine?: Middleware;
+}
+
+export function createHttpApp(opts: HttpAppOptions): Koa {
+  const app = new Koa({ proxy: opts.trustProxy, keys: opts.cookieKeys });
+  // Koa's default handler prints to stderr; errors are already logged by the problem handler.
+  app.silent = true;
+  app.use(requestContextMiddleware());
+  app.use(observeMiddleware(opts.logger, opts.metrics));
+  app.use(securityHeaders({ hsts: opts.hsts }));
+  // The engine renders its own (RFC 6749) errors and never lets them escape, so this only
+  // ever formats errors of our routes and the 404 for paths nobody serves.
+  app.use(problemHandler(opts.logger));
+  for (const r of opts.routers) {
+    app.use(r.routes());
+    app.use(
+      r.allowedMethods({
+        throw: true,
+        methodNotAllowed: () => new AppError('method_not_allowed'),
+        notImplemented: () => new AppError('method_not_allowed'),
+      }),
+    );
+  }
+  if (opts.engine) app.use(opts.engine);
+  return app;
+}

@@ -1,0 +1,21 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import { requestContext } from '../../observability/context.ts';
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * Assigns the request id (a well-formed inbound X-Request-Id is kept so ids follow a request
+ * across services) and the trace id, and runs the rest of the request inside that context.
+ */
+export function requestContextMiddleware(): Middleware {
+  return async (ctx, next) => {
+    const inbound = ctx.get('x-request-id');
+    const requestId = SAFE_ID.test(inbound) ? inbound : randomUUID();
+    const traceId = TRACEPARENT.exec(ctx.get('traceparent'))?.[1] ?? randomBytes(16).toString('hex');
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    await requestContext.run({ requestId, traceId }, next);
+  };
+}
