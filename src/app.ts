@@ -1,22 +1,26 @@
 import type Router from '@koa/router';
+import type { DestinationStream } from 'pino';
+import { bootstrapDemo, type DemoBootstrap } from './bootstrap/demo.ts';
 import type { LoadedConfig } from './config/index.ts';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { createDb, type Knex, poolStats } from './db/knex.ts';
-import { migrateLatest, migrateStatus } from './db/migrate.ts';
 import { withAdvisoryLock } from './db/locks.ts';
+import { migrateLatest, migrateStatus } from './db/migrate.ts';
 import { createHttpApp } from './http/app.ts';
+import { devMailboxRoutes } from './http/routes/dev-mailbox.ts';
 import { operationsRoutes } from './http/routes/operations.ts';
+import { permissionRoutes } from './http/routes/permissions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
-import { listen, type HttpServer } from './http/server.ts';
+import { type HttpServer, listen } from './http/server.ts';
 import { createKeyService, type KeyService, resolveKek } from './keys/index.ts';
 import { Readiness } from './lifecycle/readiness.ts';
+import { createMailer, DevMailbox, type Mailer } from './mail/index.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { deriveCookieKeys } from './oidc/cookie-keys.ts';
 import { buildProvider, ProviderHolder } from './oidc/provider.ts';
 import { createOutboxRelay, type OutboxRelay } from './outbox/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
-import type { DestinationStream } from 'pino';
 
 export interface ServiceOptions {
   /** Log destination (tests capture logs). */
@@ -34,6 +38,9 @@ export interface IamService {
   readonly store: KeyValueStore;
   readonly keys: KeyService;
   readonly outbox: OutboxRelay;
+  readonly mailer: Mailer;
+  /** One-time demo credentials when this start created them (development only). */
+  readonly demo?: DemoBootstrap;
   readonly port: number;
   readonly url: string;
   stop(reason?: string): Promise<{ drained: boolean }>;
@@ -149,6 +156,15 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       },
     });
 
+    const mailer = createMailer({ smtpUrl: config.mail.smtp_url, from: config.mail.from, db, logger });
+    cleanups.push(() => mailer.close());
+
+    // First start of a development deployment: demo tenant, admin and client (printed once).
+    const demo =
+      config.env !== 'production' && config.bootstrap.demo
+        ? await bootstrapDemo(db, { adminEmail: config.bootstrap.admin_email })
+        : undefined;
+
     // The OIDC engine signs through the key service and is rebuilt when the active key changes.
     const cookieKeys = deriveCookieKeys(kek);
     const engine = new ProviderHolder(() =>
@@ -164,7 +180,13 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const routers: Router[] = [
       operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
       wellKnownRoutes({ keys }),
+      permissionRoutes({
+        db,
+        bodyLimitKb: config.server.body_limit_kb,
+        auth: { issuer: config.issuer, audience: apiAudience(config.issuer), jwks: () => keys.jwks() },
+      }),
     ];
+    if (mailer instanceof DevMailbox && config.env !== 'production') routers.push(devMailboxRoutes({ mailbox: mailer }));
     const app = createHttpApp({
       logger,
       metrics,
@@ -189,6 +211,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       store,
       keys,
       outbox,
+      mailer,
+      demo,
       port: http.port,
       url,
       stop(reason = 'stop requested') {
@@ -222,5 +246,8 @@ async function runCleanups(cleanups: Cleanup[], logger: Logger): Promise<void> {
     }
   }
 }
+
+/** The audience (RFC 8707 resource) of IAM's own REST API; never the issuer itself. */
+export const apiAudience = (issuer: string) => `${issuer.replace(/\/$/, '')}/v1`;
 
 const round = (ms: number) => Math.round(ms * 100) / 100;

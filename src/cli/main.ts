@@ -1,5 +1,6 @@
 // `iam` operator CLI. Every subcommand accepts --json and then prints one JSON document on stdout.
 import { Command, CommanderError } from 'commander';
+import { registerAuditCommands } from './commands/audit.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
@@ -17,6 +18,7 @@ program.enablePositionalOptions(false);
 registerConfigCommands(program, runCommand);
 registerMigrateCommands(program, runCommand);
 registerKeysCommands(program, runCommand);
+registerAuditCommands(program, runCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,7 +7,11 @@ export function formatHuman(value: unknown): string {
     const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
     const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
     const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-    const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+    const line = (vals: string[]) =>
+      vals
+        .map((v, i) => v.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd();
     return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
   }
   if (Array.isArray(value) && !value.length) return '(none)';

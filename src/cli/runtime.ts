@@ -56,20 +56,20 @@ export const runCommand: RunCommand = async (cmd, fn) => {
         const opened =
           db ??
           (async () => {
-          let url = loaded.config.database.url;
-          if (!url) {
-            const embedded = await startEmbeddedPostgres({
-              dataDir: loaded.config.data_dir,
-              port: loaded.config.database.embedded_port,
-              logger: log,
-            });
-            closers.push(() => embedded.stop());
-            url = embedded.url;
-          }
-          const knex = createDb({ url, poolMin: 0, poolMax: 4, statementTimeoutMs: 0, applicationName: 'iam-cli' });
-          closers.unshift(() => knex.destroy());
-          return knex;
-        })();
+            let url = loaded.config.database.url;
+            if (!url) {
+              const embedded = await startEmbeddedPostgres({
+                dataDir: loaded.config.data_dir,
+                port: loaded.config.database.embedded_port,
+                logger: log,
+              });
+              closers.push(() => embedded.stop());
+              url = embedded.url;
+            }
+            const knex = createDb({ url, poolMin: 0, poolMax: 4, statementTimeoutMs: 0, applicationName: 'iam-cli' });
+            closers.unshift(() => knex.destroy());
+            return knex;
+          })();
         db = opened;
         return opened;
       },

@@ -95,6 +95,8 @@ function assertProductionSafe(c: Config): void {
   if (!c.database.url) problems.push('  database.url: required in production (no embedded PostgreSQL)');
   if (!c.redis.url) problems.push('  redis.url: required in production (the in-process store is single-instance)');
   if (!c.issuer.startsWith('https://')) problems.push('  issuer: must be https in production');
+  if (!c.kafka.brokers.length) problems.push('  kafka.brokers: required in production (events would only pile up in the outbox)');
+  if (!c.mail.smtp_url) problems.push('  mail.smtp_url: required in production (the development mailbox exposes live links)');
   if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
 }
 

@@ -1,5 +1,5 @@
-import Koa, { type Middleware } from 'koa';
 import type Router from '@koa/router';
+import Koa, { type Middleware } from 'koa';
 import { AppError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';

@@ -57,7 +57,8 @@ export function guard<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodT
       if (r.success) input[where] = r.data;
       else invalid.push(...issues(where, r.error));
     }
-    if (invalid.length) throw new AppError('validation_failed', { detail: 'the request does not match its schema', invalidParams: invalid });
+    if (invalid.length)
+      throw new AppError('validation_failed', { detail: 'the request does not match its schema', invalidParams: invalid });
     ctx.state.input = input;
     await next();
   };

@@ -13,7 +13,10 @@ export function registerConfigCommands(program: Command, run: RunCommand): void 
         const effective = redactConfig(rt.config);
         if (!opts.sources) return effective;
         const sources = Object.fromEntries(
-          Object.entries(rt.loaded.sources).map(([k, v]) => [k, v === 'env' ? `env ${envName(k)}` : v === 'file' ? `file ${rt.loaded.file}` : v]),
+          Object.entries(rt.loaded.sources).map(([k, v]) => [
+            k,
+            v === 'env' ? `env ${envName(k)}` : v === 'file' ? `file ${rt.loaded.file}` : v,
+          ]),
         );
         return { config: effective, sources };
       }),

@@ -18,6 +18,12 @@ function fromHttpError(err: { status?: number; statusCode?: number; message?: st
       return new AppError('not_found', { detail });
     case 405:
       return new AppError('method_not_allowed', { detail });
+    case 409:
+      return new AppError('conflict', { detail });
+    case 412:
+      return new AppError('precondition_failed', { detail });
+    case 429:
+      return new AppError('rate_limited', { detail });
     case 413:
       return new AppError('payload_too_large', { detail });
     case 415:

@@ -1,0 +1,2 @@
+export { type AuditEvent, recordAudit } from './record.ts';
+export { type ChainVerification, verifyAuditChains } from './verify.ts';
