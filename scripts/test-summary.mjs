@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 
 // Strip ANSI colours before matching.
-const log = readFileSync(process.argv[2], 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
+const log = readFileSync(process.argv[2], 'utf8').replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
 const count = (word) => {
   const m = [...log.matchAll(new RegExp(`^\\s*(\\d+) ${word}\\b`, 'gm'))].at(-1);
   return m ? Number(m[1]) : undefined;

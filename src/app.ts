@@ -6,20 +6,22 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { createDb, type Knex, poolStats } from './db/knex.ts';
 import { withAdvisoryLock } from './db/locks.ts';
 import { migrateLatest, migrateStatus } from './db/migrate.ts';
+import { listenChannel } from './db/notify.ts';
 import { createHttpApp } from './http/app.ts';
 import { devMailboxRoutes } from './http/routes/dev-mailbox.ts';
 import { operationsRoutes } from './http/routes/operations.ts';
 import { permissionRoutes } from './http/routes/permissions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
 import { type HttpServer, listen } from './http/server.ts';
-import { createKeyService, type KeyService, resolveKek } from './keys/index.ts';
+import { createKeyService, KEY_CHANGE_CHANNEL, type KeyService, resolveKek } from './keys/index.ts';
+import { every } from './lifecycle/every.ts';
 import { Readiness } from './lifecycle/readiness.ts';
 import { createMailer, DevMailbox, type Mailer } from './mail/index.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { deriveCookieKeys } from './oidc/cookie-keys.ts';
 import { buildProvider, ProviderHolder } from './oidc/provider.ts';
-import { createOutboxRelay, type OutboxRelay } from './outbox/index.ts';
+import { createOutboxRelay, type OutboxRelay, purgePublished } from './outbox/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
 
 export interface ServiceOptions {
@@ -67,8 +69,9 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       embedded = await startEmbeddedPostgres({ dataDir: config.data_dir, port: config.database.embedded_port, logger });
       cleanups.push(() => embedded?.stop() ?? Promise.resolve());
     }
+    const dbUrl = config.database.url ?? (embedded as EmbeddedPostgres).url;
     const db = createDb({
-      url: config.database.url ?? (embedded as EmbeddedPostgres).url,
+      url: dbUrl,
       poolMin: config.database.pool_min,
       poolMax: config.database.pool_max,
       statementTimeoutMs: config.database.statement_timeout_ms,
@@ -124,6 +127,13 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const keys = createKeyService({ db, kek, config, logger, metrics });
     await keys.start();
     cleanups.push(() => keys.stop());
+    const keyListener = listenChannel({
+      url: dbUrl,
+      channel: KEY_CHANGE_CHANNEL,
+      logger,
+      onNotify: () => void keys.refresh().catch((err) => logger.warn({ err }, 'key refresh after notification failed')),
+    });
+    cleanups.push(() => keyListener.close());
     readiness.add({
       name: 'keys',
       required: true,
@@ -138,6 +148,16 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const outbox = createOutboxRelay({ db, config, logger, metrics, instanceId });
     await outbox.start();
     cleanups.push(() => outbox.stop());
+    const purge = every(
+      3_600_000,
+      async () => {
+        const cutoff = new Date(Date.now() - config.outbox.retention_days * 86_400_000);
+        const purged = await purgePublished(db, cutoff);
+        if (purged) logger.info({ purged }, 'purged published outbox events');
+      },
+      logger,
+    );
+    cleanups.push(async () => purge.stop());
     readiness.add({
       name: 'kafka',
       required: false,
@@ -151,6 +171,9 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
           pending: s.pending,
           parked: s.parked,
           lag_seconds: s.lagSeconds,
+          lanes: s.lanes,
+          last_publish_at: s.lastPublishAt,
+          ...(s.disabledReason ? { disabled_reason: s.disabledReason } : {}),
           ...(s.lastError ? { last_error: s.lastError } : {}),
         };
       },

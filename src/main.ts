@@ -37,7 +37,7 @@ try {
     }
     const { drained } = await service.stop(`received ${signal}`);
     await tracing?.shutdown().catch(() => undefined);
-    if (!drained) service.logger.warn("exiting after the drain deadline");
+    if (!drained) service.logger.warn('exiting after the drain deadline');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

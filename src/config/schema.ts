@@ -95,6 +95,8 @@ export const configSchema = z.object({
       max_attempts: int(1, 1000).default(12),
       backoff_base_ms: int(1, 600_000).default(500),
       backoff_max_ms: int(1, 3_600_000).default(60_000),
+      /** Published events are kept this long (for replay by operators), then purged. */
+      retention_days: int(0, 3_650).default(7),
     })
     .prefault({}),
   mail: z

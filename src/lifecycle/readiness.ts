@@ -53,7 +53,8 @@ export class Readiness {
     );
     const checks = Object.fromEntries(entries);
     const healthy = entries.every(([, r]) => !r.required || r.status !== 'down');
-    const status = this.#phase === 'draining' || this.#phase === 'stopped' ? 'draining' : this.#phase === 'ready' && healthy ? 'ready' : 'not_ready';
+    const status =
+      this.#phase === 'draining' || this.#phase === 'stopped' ? 'draining' : this.#phase === 'ready' && healthy ? 'ready' : 'not_ready';
     const report: ReadinessReport = { status, phase: this.#phase, checks };
     for (const fn of this.#onReport) fn(report);
     return report;

@@ -19,7 +19,8 @@ export interface ProviderOptions {
  */
 export function buildProvider(opts: ProviderOptions): Provider {
   const configuration: Configuration = {
-    jwks: { keys: opts.signers.map((s) => new EngineSigningKey(s)) as unknown as Configuration['jwks'] extends { keys?: infer K } ? K : never },
+    // The typings predate ExternalSigningKey entries in jwks.keys.
+    jwks: { keys: opts.signers.map((s) => new EngineSigningKey(s)) } as unknown as Configuration['jwks'],
     cookies: { keys: opts.cookieKeys },
     features: {
       devInteractions: { enabled: false },

@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { freePort } from '../support/process.ts';
-import { portOpen, repoRoot } from '../support/services.ts';
 import { serviceEnv, TEST_KEK } from '../support/service.ts';
+import { portOpen, repoRoot } from '../support/services.ts';
 
 const run = promisify(execFile);
 
@@ -38,7 +38,10 @@ describe('iam CLI', function () {
   it('config print --json prints exactly one JSON document with secrets redacted', async () => {
     const r = await iam(['config', 'print', '--json', '--sources'], { ...env, IAM_SERVER_HTTP_PORT: '9123' });
     expect(r.code).to.equal(0);
-    const doc = JSON.parse(r.stdout) as { config: { server: { http_port: number }; keys: { kek: string } }; sources: Record<string, string> };
+    const doc = JSON.parse(r.stdout) as {
+      config: { server: { http_port: number }; keys: { kek: string } };
+      sources: Record<string, string>;
+    };
     expect(doc.config.server.http_port).to.equal(9123);
     expect(doc.sources['server.http_port']).to.equal('env IAM_SERVER_HTTP_PORT');
     expect(doc.config.keys.kek).to.equal('[redacted]');

@@ -14,7 +14,7 @@ describe('service process', function () {
     const port = await freePort();
     const pgPort = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'iam-embedded-'));
-    const p = spawnProcess('npm', ['start', '--silent'], {
+    const embeddedEnv = {
       IAM_DATA_DIR: dataDir,
       IAM_SERVER_HTTP_PORT: String(port),
       IAM_SERVER_HOST: '127.0.0.1',
@@ -24,7 +24,8 @@ describe('service process', function () {
       IAM_KAFKA_BROKERS: '',
       IAM_KEYS_KEK: '',
       IAM_CONFIG: '',
-    });
+    };
+    const p = spawnProcess('npm', ['start', '--silent'], embeddedEnv);
     try {
       const ready = await waitFor(`http://127.0.0.1:${port}/ready`, 200, 90_000);
       const report = (await ready.json()) as { checks: Record<string, { status: string; mode?: string }> };
@@ -34,9 +35,16 @@ describe('service process', function () {
       for (const path of ['/health', '/metrics', '/.well-known/openid-configuration', '/.well-known/jwks.json']) {
         expect((await fetch(`http://127.0.0.1:${port}${path}`)).status, path).to.equal(200);
       }
+      // The CLI works against the same embedded cluster while the server runs, and leaves it running.
+      const cli = spawnProcess(process.execPath, ['bin/iam.js', 'migrate', 'status', '--json'], embeddedEnv);
+      expect((await cli.exited).code, cli.stderr()).to.equal(0);
+      expect((JSON.parse(cli.stdout()) as { pending: string[] }).pending).to.deep.equal([]);
+      expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).to.equal(200);
       // The newcomer is told what to do next, and warned about the development conveniences.
       expect(p.stdout() + p.stderr()).to.match(/in-process store/i);
       expect(p.stdout() + p.stderr()).to.match(/KEK/);
+      expect(p.stdout()).to.match(/admin@example\.com \/ \S{24}/);
+      expect(p.stdout()).to.match(/demo-web \/ \S{43}/);
     } finally {
       p.child.kill('SIGTERM');
     }
