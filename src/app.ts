@@ -247,7 +247,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
           await runCleanups(cleanups, logger);
           readiness.setPhase('stopped');
           logger.info('shutdown complete');
-          logger.flush();
+          // Asynchronous log lines must reach stdout before the caller exits the process.
+          await new Promise<void>((ok) => logger.flush(() => ok()));
           return { drained: result.drained };
         })();
         return stopping;

@@ -42,12 +42,17 @@ export async function listen(app: Koa, host: string, port: number): Promise<Http
     close(deadlineMs) {
       draining = true;
       return new Promise((ok) => {
+        // Keep-alive sockets that finish their last request after close() stay open until
+        // their idle timeout; sweep them so the drain ends as soon as the work does.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const timer = setTimeout(() => {
+          clearInterval(sweep);
           const left = inFlight;
           server.closeAllConnections();
           ok({ drained: false, inFlight: left });
         }, deadlineMs);
         server.close(() => {
+          clearInterval(sweep);
           clearTimeout(timer);
           ok({ drained: true, inFlight: 0 });
         });

@@ -22,13 +22,13 @@ export class RedisStore implements KeyValueStore {
     this.#client = this.#connect('iam');
   }
 
-  #connect(name: string): Redis {
+  #connect(name: string, opts: { offlineQueue?: boolean } = {}): Redis {
     const client = new Redis(this.#opts.url, {
       keyPrefix: this.#opts.keyPrefix,
       connectionName: name,
       lazyConnect: false,
       // Queueing commands while Redis is away would turn an outage into hanging requests.
-      enableOfflineQueue: false,
+      enableOfflineQueue: opts.offlineQueue ?? false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       commandTimeout: 2_000,
@@ -81,7 +81,8 @@ export class RedisStore implements KeyValueStore {
     await this.#client.publish(this.#opts.keyPrefix + channel, message);
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
-    this.#subscriber ??= this.#connect('iam-sub');
+    // Subscriptions may be made before the connection is up; they are no request path.
+    this.#subscriber ??= this.#connect('iam-sub', { offlineQueue: true });
     const full = this.#opts.keyPrefix + channel;
     const handler = (ch: string, msg: string) => {
       if (ch === full) onMessage(msg);

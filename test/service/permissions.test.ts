@@ -54,7 +54,7 @@ describe('POST /v1/permissions (a non-OAuth route with a body)', function () {
 
   const malformed: [string, string, Record<string, string>, number, string][] = [
     ['invalid JSON', '{"key": "billing.x.y",', {}, 400, 'malformed_body'],
-    ['a JSON array', '[1,2]', {}, 400, 'malformed_body'],
+    ['a JSON array instead of an object', '[1,2]', {}, 400, 'validation_failed'],
     ['a missing field', '{"key":"billing.invoices.pay"}', {}, 400, 'validation_failed'],
     ['a bad key format', '{"key":"Billing Invoices","description":"x"}', {}, 400, 'validation_failed'],
     ['an unknown member', '{"key":"billing.invoices.pay","description":"x","admin":true}', {}, 400, 'validation_failed'],

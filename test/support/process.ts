@@ -4,6 +4,8 @@ import { repoRoot } from './services.ts';
 
 export interface ServiceProcess {
   child: ChildProcess;
+  /** Signals the whole process group (npm, its shell and the service). */
+  killGroup(signal: NodeJS.Signals): void;
   stdout(): string;
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
@@ -13,7 +15,8 @@ export interface ServiceProcess {
 export function spawnProcess(command: string, args: string[], env: Record<string, string>): ServiceProcess {
   let out = '';
   let err = '';
-  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so a signal can reach every process behind a launcher such as npm.
+  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stdout?.on('data', (d) => {
     out += d;
   });
@@ -29,7 +32,11 @@ export function spawnProcess(command: string, args: string[], env: Record<string
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((ok) =>
     child.on('exit', (code, signal) => ok({ code, signal, ms: signalledAt ? Date.now() - signalledAt : 0 })),
   );
-  return { child, stdout: () => out, stderr: () => err, exited };
+  const killGroup = (signal: NodeJS.Signals) => {
+    signalledAt = Date.now();
+    if (child.pid) process.kill(-child.pid, signal);
+  };
+  return { child, killGroup, stdout: () => out, stderr: () => err, exited };
 }
 
 export async function freePort(): Promise<number> {
