@@ -59,6 +59,9 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
   const logger = createLogger({ level: config.log.level, destination: opts.logDestination });
   const metrics = createMetrics();
   const readiness = new Readiness();
+  readiness.onReport((r) => {
+    for (const [name, c] of Object.entries(r.checks)) metrics.dependencyUp.set({ dependency: name }, c.status === 'up' ? 1 : 0);
+  });
   const cleanups: Cleanup[] = [];
   const instanceId = opts.instanceId ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -117,7 +120,6 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       required: true,
       async check() {
         const latency = await store.ping();
-        metrics.dependencyUp.set({ dependency: 'redis' }, 1);
         return { status: 'up', mode: store.mode, latency_ms: round(latency) };
       },
     });

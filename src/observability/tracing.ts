@@ -30,7 +30,8 @@ export async function startTracing(config: Config): Promise<Tracing | undefined>
     traceExporter: new OTLPTraceExporter({ url: config.tracing.otlp_endpoint }),
     sampler: new base.ParentBasedSampler({ root: new base.TraceIdRatioBasedSampler(config.tracing.sample_ratio) }),
     instrumentations: [
-      new http.HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ['/health', '/ready', '/metrics'].includes(req.url ?? '') }),
+      // Liveness and scrapes would flood traces; /ready stays, its dependency probes explain readiness flaps.
+      new http.HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ['/health', '/metrics'].includes(req.url ?? '') }),
       new koa.KoaInstrumentation(),
       new pg.PgInstrumentation(),
       new ioredis.IORedisInstrumentation(),
