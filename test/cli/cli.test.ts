@@ -65,6 +65,31 @@ describe('iam CLI', function () {
     await iam(['migrate', '--json'], env);
   });
 
+  it('audit verify reports intact chains, and exits 1 naming the broken link after tampering', async () => {
+    await iam(['migrate', '--json'], env);
+    const db = database.db;
+    await db.transaction(async (trx) => {
+      for (const action of ['test.first', 'test.second', 'test.third']) {
+        await trx('audit_events').insert({ actor_type: 'system', actor_id: 'cli-test', action, outcome: 'success' });
+      }
+    });
+    const ok = await iam(['audit', 'verify', '--json'], env);
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(JSON.parse(ok.stdout)).to.include({ ok: true });
+
+    await db.raw('alter table audit_events disable trigger audit_events_no_update_delete');
+    await db('audit_events').where({ action: 'test.second' }).update({ actor_id: 'someone-else' });
+    await db.raw('alter table audit_events enable always trigger audit_events_no_update_delete');
+    const broken = await iam(['audit', 'verify', '--json'], env);
+    expect(broken.code).to.equal(1);
+    const report = JSON.parse(broken.stdout) as { ok: boolean; chains: { ok: boolean; problem: string | null }[] };
+    expect(report.ok).to.equal(false);
+    expect(report.chains.find((c) => !c.ok)?.problem).to.match(/does not match its hash/);
+
+    const exported = await iam(['audit', 'export', '--json', '--limit', '2'], env);
+    expect(JSON.parse(exported.stdout)).to.have.length(2);
+  });
+
   it('errors are one JSON document too, with a non-zero exit', async () => {
     const r = await iam(['config', 'print', '--json'], { ...env, IAM_SERVER_HTTP_PORT: 'nope' });
     expect(r.code).to.equal(78);
