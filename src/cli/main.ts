@@ -1,6 +1,7 @@
 // `iam` operator CLI. Every subcommand accepts --json and then prints one JSON document on stdout.
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './commands/audit.ts';
+import { registerClientsCommands } from './commands/clients.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
@@ -19,6 +20,7 @@ registerConfigCommands(program, runCommand);
 registerMigrateCommands(program, runCommand);
 registerKeysCommands(program, runCommand);
 registerAuditCommands(program, runCommand);
+registerClientsCommands(program, runCommand);
 
 try {
   await program.parseAsync(process.argv);

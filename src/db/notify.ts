@@ -28,6 +28,7 @@ export function listenChannel(opts: { url: string; channel: string; logger: Logg
       await c.connect();
       await c.query(`listen ${pg.escapeIdentifier(opts.channel)}`);
       client = c;
+      if (attempt > 0) opts.onConnect?.();
       attempt = 0;
     } catch (err) {
       opts.logger.warn({ err: (err as Error).message, channel: opts.channel }, 'LISTEN connection failed; retrying');

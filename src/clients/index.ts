@@ -1,0 +1,56 @@
+// OAuth/OIDC clients (DESIGN §6, §9): registration rules, hashed secrets with rotation overlap,
+// and the lookup cache the engine adapter reads through. The module's only public surface.
+export {
+  type ClientCache,
+  type ClientCacheOptions,
+  type ClientCacheStats,
+  type ClientChangeSubscription,
+  createClientCache,
+  listenForClientChanges,
+} from './cache.ts';
+export {
+  ACCESS_TOKEN_FORMATS,
+  type AccessTokenFormat,
+  APPLICATION_TYPES,
+  type ApplicationType,
+  AUTH_METHODS,
+  CLIENT_ID_PATTERN,
+  CLIENT_STATUSES,
+  type ClientJwks,
+  type ClientStatus,
+  type CreateClientInput,
+  createClientInput,
+  GRANT_TYPES,
+  type GrantType,
+  type RotateSecretInput,
+  redirectUriProblem,
+  resourceProblem,
+  type TokenEndpointAuthMethod,
+  type UpdateClientInput,
+  updateClientInput,
+  usesSecret,
+} from './schema.ts';
+export { hashClientSecret } from './secrets.ts';
+export {
+  type ChangeContext,
+  type ClientActor,
+  type CreatedClient,
+  createClient,
+  deleteClient,
+  getClient,
+  type ListClientsOptions,
+  listClients,
+  notifyClientsChanged,
+  type RotatedSecret,
+  rotateClientSecret,
+  type UpdatedClient,
+  updateClient,
+} from './service.ts';
+export {
+  CLIENTS_CHANGED_CHANNEL,
+  type ClientDetails,
+  type ClientLookup,
+  type ClientRecord,
+  type ClientSecretSummary,
+  type SecretState,
+} from './store.ts';
