@@ -6,9 +6,14 @@ import type { Logger } from '../observability/logger.ts';
  * subscription), reconnecting with backoff. Notifications missed while disconnected are
  * covered by the caller's periodic refresh, which keeps running.
  */
-export function listenChannel(opts: { url: string; channel: string; logger: Logger; onNotify: (payload: string) => void }): {
-  close(): Promise<void>;
-} {
+export function listenChannel(opts: {
+  url: string;
+  channel: string;
+  logger: Logger;
+  onNotify: (payload: string) => void;
+  /** Called after every reconnection: whatever was announced while disconnected is unknown, so refresh. */
+  onConnect?: () => void;
+}): { close(): Promise<void> } {
   let client: pg.Client | undefined;
   let closed = false;
   let attempt = 0;
