@@ -1,6 +1,12 @@
 import type Router from '@koa/router';
+import compose from 'koa-compose';
+import type Provider from 'oidc-provider';
 import type { DestinationStream } from 'pino';
+import { createClientAdapter } from '../adapters/client.ts';
+import { createAdapterFactory } from '../adapters/index.ts';
+import { interimInteractionRoutes } from '../interactions/unavailable.ts';
 import { bootstrapDemo, type DemoBootstrap } from './bootstrap/demo.ts';
+import { createClientCache, listenForClientChanges } from './clients/index.ts';
 import type { LoadedConfig } from './config/index.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { createDb, type Knex, poolStats } from './db/knex.ts';
@@ -19,10 +25,16 @@ import { Readiness } from './lifecycle/readiness.ts';
 import { createMailer, DevMailbox, type Mailer } from './mail/index.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { deriveCookieKeys } from './oidc/cookie-keys.ts';
-import { buildProvider, ProviderHolder } from './oidc/provider.ts';
+import { createAccessTokenVerifier } from './oidc/access-token-verifier.ts';
+import { createFindAccount } from './oidc/account.ts';
+import { installHashedClientSecrets } from './oidc/client-secret.ts';
+import { deriveCookieKeys, deriveDpopNonceSecret } from './oidc/cookie-keys.ts';
+import { issuerPath, mountEngine } from './oidc/mount.ts';
+import { buildProvider, ENGINE_SCOPES, ProviderHolder } from './oidc/provider.ts';
+import { createTokenEndpoints } from './oidc/token-endpoints.ts';
 import { createOutboxRelay, type OutboxRelay, purgePublished } from './outbox/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
+import { createIntrospectionCache, type IntrospectionCache, purgeExpiredRevocations, TOKEN_REVOCATION_CHANNEL } from './tokens/index.ts';
 
 export interface ServiceOptions {
   /** Log destination (tests capture logs). */
@@ -41,6 +53,8 @@ export interface IamService {
   readonly keys: KeyService;
   readonly outbox: OutboxRelay;
   readonly mailer: Mailer;
+  /** The OIDC engine (rebuilt on key rotation: always read `provider()` afresh). */
+  readonly oidc: { provider(): Provider; introspectionCache: IntrospectionCache };
   /** One-time demo credentials when this start created them (development only). */
   readonly demo?: DemoBootstrap;
   readonly port: number;
@@ -190,13 +204,64 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         ? await bootstrapDemo(db, { adminEmail: config.bootstrap.admin_email })
         : undefined;
 
-    // The OIDC engine signs through the key service and is rebuilt when the active key changes.
-    const cookieKeys = deriveCookieKeys(kek);
+    // The OIDC engine: storage adapters (PostgreSQL + Redis), clients through a cache invalidated
+    // across instances, shared secrets derived from the KEK; it signs through the key service and
+    // is rebuilt when the active key changes.
+    const cookieKeys = deriveCookieKeys(kek, config.oidc.cookie_key_versions);
+    const adapters = createAdapterFactory({ db, redisUrl: config.redis.url, keyPrefix: config.redis.key_prefix, logger });
+    cleanups.push(() => adapters.close());
+    await adapters.ready();
+    const clientCache = createClientCache({ db, logger, listen: listenForClientChanges({ url: dbUrl, logger }) });
+    cleanups.push(() => clientCache.close());
+    const clientAdapter = createClientAdapter(clientCache, { engineScopes: ENGINE_SCOPES, logger });
+    const introspectionCache = createIntrospectionCache({ ttlMs: config.oidc.introspection_cache_s * 1000 });
+    const revocationListener = listenChannel({
+      url: dbUrl,
+      channel: TOKEN_REVOCATION_CHANNEL,
+      logger,
+      onNotify: (payload) => {
+        try {
+          const p = JSON.parse(payload) as { jti?: unknown; grant_id?: unknown };
+          if (typeof p.jti === 'string') introspectionCache.revokeJti(p.jti);
+          if (typeof p.grant_id === 'string') introspectionCache.revokeGrant(p.grant_id);
+        } catch {
+          introspectionCache.clear();
+        }
+      },
+    });
+    cleanups.push(() => revocationListener.close());
+    const oidcPurge = every(
+      600_000,
+      async () => {
+        const models = await adapters.purgeExpired();
+        const revocations = await purgeExpiredRevocations(db);
+        if (revocations) logger.info({ revocations, models }, 'purged expired token revocations');
+      },
+      logger,
+    );
+    cleanups.push(async () => oidcPurge.stop());
+    const tokenEndpoints = createTokenEndpoints({
+      db,
+      verifier: createAccessTokenVerifier({ issuer: config.issuer, keys }),
+      cache: introspectionCache,
+      maxAccessTokenTtlS: Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s),
+      logger,
+    });
+    const dpopNonceSecret = deriveDpopNonceSecret(kek);
+    const findAccount = createFindAccount(db);
     const engine = new ProviderHolder(() =>
       buildProvider({
         issuer: config.issuer,
         signers: [keys.activeSigner('access')],
         cookieKeys,
+        dpopNonceSecret,
+        ttl: config.oidc,
+        apiAudience: apiAudience(config.issuer),
+        findAccount,
+        tokenEndpoints,
+        adapter: (name) => (name === 'Client' ? clientAdapter : adapters.adapterFor(name)),
+        configure: (provider) => installHashedClientSecrets(provider, (clientId) => clientCache.validSecretHashes(clientId)),
+        trustProxy: config.server.trust_proxy,
         logger,
       }),
     );
@@ -205,6 +270,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const routers: Router[] = [
       operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
       wellKnownRoutes({ keys }),
+      interimInteractionRoutes({ prefix: issuerPath(config.issuer), provider: () => engine.current }),
       permissionRoutes({
         db,
         bodyLimitKb: config.server.body_limit_kb,
@@ -219,7 +285,11 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       cookieKeys,
       hsts: config.issuer.startsWith('https://'),
       routers,
-      engine: engine.middleware(),
+      engine: mountEngine({
+        issuer: config.issuer,
+        engine: compose([tokenEndpoints.middleware, engine.middleware()]),
+        jwks: () => keys.jwks(),
+      }),
     });
     const http: HttpServer = await listen(app, config.server.host, config.server.http_port);
     readiness.setPhase('ready');
@@ -237,6 +307,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       keys,
       outbox,
       mailer,
+      oidc: { provider: () => engine.current, introspectionCache },
       demo,
       port: http.port,
       url,

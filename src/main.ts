@@ -29,12 +29,16 @@ const { printWelcome } = await import('./bootstrap/welcome.ts');
 try {
   const service = await startService(loaded);
   printWelcome(service);
-  let signals = 0;
+  let firstSignalAt = 0;
   const shutdown = async (signal: string) => {
-    if (++signals > 1) {
+    if (firstSignalAt) {
+      // Launchers (npm, shells, supervisors) often forward the same signal a moment later;
+      // only a deliberate repeat (an impatient second Ctrl-C) cuts the drain short.
+      if (Date.now() - firstSignalAt < 2_000) return;
       service.logger.warn({ signal }, 'second signal: exiting immediately');
       process.exit(1);
     }
+    firstSignalAt = Date.now();
     const { drained } = await service.stop(`received ${signal}`);
     await tracing?.shutdown().catch(() => undefined);
     if (!drained) service.logger.warn('exiting after the drain deadline');

@@ -120,6 +120,130 @@ export const configSchema = z.object({
       refresh_interval_s: int(1, 3_600).default(30),
     })
     .prefault({}),
+  oidc: z
+    .object({
+      /** Lifetime of access tokens issued to users (authorization code and refresh grants). */
+      access_token_ttl_s: int(60, 86_400).default(600),
+      /** Lifetime of access tokens issued by the client_credentials grant. */
+      client_credentials_ttl_s: int(60, 86_400).default(600),
+      /** Lifetime of ID tokens. */
+      id_token_ttl_s: int(60, 86_400).default(3_600),
+      /** Refresh token idle lifetime: a refresh token unused this long expires (each rotation restarts it). */
+      refresh_token_idle_ttl_s: int(300, 365 * 86_400).default(14 * 86_400),
+      /** Refresh token absolute lifetime: no rotation extends a refresh chain past this, counted from the first token. */
+      refresh_token_absolute_ttl_s: int(300, 3_650 * 86_400).default(90 * 86_400),
+      /** Grant (consent record) lifetime; it caps everything issued from it, so it must cover the absolute refresh lifetime. */
+      grant_ttl_s: int(300, 3_650 * 86_400).default(90 * 86_400),
+      /** Browser session lifetime (the engine's Session). */
+      session_ttl_s: int(300, 365 * 86_400).default(14 * 86_400),
+      /** Lifetime of a pending sign-in interaction. */
+      interaction_ttl_s: int(60, 86_400).default(3_600),
+      /** Lifetime of an authorization code. */
+      authorization_code_ttl_s: int(10, 600).default(60),
+      /** How long a positive introspection answer for a JWT access token is reused in-process (0 = never). */
+      introspection_cache_s: int(0, 60).default(5),
+      /** Cookie signing key versions derived from the KEK; the first signs, the others still verify (rotate by prepending). */
+      cookie_key_versions: z
+        .preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : typeof v === 'number'
+                ? [v]
+                : v,
+          z.array(z.coerce.number().int().min(1).max(9_999)).min(1).max(5),
+        )
+        .refine((v) => new Set(v).size === v.length, 'versions must be distinct')
+        .default([1]),
+    })
+    .superRefine((o, ctx) => {
+      if (o.refresh_token_idle_ttl_s > o.refresh_token_absolute_ttl_s) {
+        ctx.addIssue({ code: 'custom', path: ['refresh_token_idle_ttl_s'], message: 'must not exceed oidc.refresh_token_absolute_ttl_s' });
+      }
+      if (o.refresh_token_absolute_ttl_s > o.grant_ttl_s) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['refresh_token_absolute_ttl_s'],
+          message: 'must not exceed oidc.grant_ttl_s (the grant caps the refresh chain)',
+        });
+      }
+    })
+    .prefault({}),
+  auth: z
+    .object({
+      /** argon2id memory cost in KiB (OWASP: 19456 with 2 iterations, or an equivalent pair). */
+      argon2_memory_kib: int(7_168, 4_194_304).default(19_456),
+      /** argon2id iterations (time cost). */
+      argon2_iterations: int(1, 64).default(2),
+      /** argon2id lanes (parallelism). */
+      argon2_parallelism: int(1, 64).default(1),
+      /** Minimum password length in code points when the password is the only factor (NIST SP 800-63B-4: 15). */
+      password_min_length: int(15, 256).default(15),
+      /** Minimum password length when the account has a second factor (NIST: at least 8). */
+      password_min_length_with_mfa: int(8, 256).default(8),
+      /** Maximum password length in code points (at least 64); longer ones are refused, never truncated. */
+      password_max_length: int(64, 4_096).default(256),
+      /** Consecutive failures per account and factor before the factor locks until a reset or an admin unlock (NIST: at most 100). */
+      lockout_threshold: int(1, 100).default(100),
+      /** Per-account (per factor) failures without any wait. */
+      account_free_failures: int(0, 100).default(5),
+      /** Per-account wait after the first failure beyond the free ones; doubles per further failure. */
+      account_backoff_base_s: int(1, 3_600).default(1),
+      /** Longest per-account wait. */
+      account_backoff_max_s: int(1, 86_400).default(900),
+      /** Per-account failures are forgotten this long after the first of a series. */
+      account_window_s: int(60, 30 * 86_400).default(86_400),
+      /** Per-source-address failures (all factors together) without any wait. */
+      ip_free_failures: int(0, 100_000).default(20),
+      /** Per-source wait after the first failure beyond the free ones; doubles per further failure. */
+      ip_backoff_base_s: int(1, 3_600).default(1),
+      /** Longest per-source wait. */
+      ip_backoff_max_s: int(1, 86_400).default(300),
+      /** Per-source failures are forgotten this long after the first of a series. */
+      ip_window_s: int(60, 30 * 86_400).default(3_600),
+      /** Magic-link requests per account without any wait. */
+      magic_link_free_requests: int(0, 100).default(3),
+      /** Wait after the first magic-link request beyond the free ones; doubles per further request. */
+      magic_link_backoff_base_s: int(1, 86_400).default(60),
+      /** Longest wait between magic-link requests for one account. */
+      magic_link_backoff_max_s: int(1, 86_400).default(3_600),
+      /** Magic-link requests are forgotten this long after the first of a series. */
+      magic_link_window_s: int(60, 30 * 86_400).default(3_600),
+      /** Retry-After given when the rate-limit store is unreachable (attempts are refused, never let through). */
+      limiter_unavailable_retry_s: int(1, 300).default(5),
+    })
+    .superRefine((a, ctx) => {
+      // OWASP Password Storage Cheat Sheet argon2id rows (m KiB, t); p=1 each.
+      const owasp = [
+        [47_104, 1],
+        [19_456, 2],
+        [12_288, 3],
+        [9_216, 4],
+        [7_168, 5],
+      ] as const;
+      if (!owasp.some(([m, t]) => a.argon2_memory_kib >= m && a.argon2_iterations >= t)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['argon2_memory_kib'],
+          message: 'argon2id parameters below the OWASP minimum (e.g. 19456 KiB with 2 iterations, 47104 KiB with 1)',
+        });
+      }
+      if (a.password_min_length_with_mfa > a.password_min_length) {
+        ctx.addIssue({ code: 'custom', path: ['password_min_length_with_mfa'], message: 'must not exceed auth.password_min_length' });
+      }
+      if (a.password_max_length < a.password_min_length) {
+        ctx.addIssue({ code: 'custom', path: ['password_max_length'], message: 'must not be below auth.password_min_length' });
+      }
+      for (const p of ['account', 'ip', 'magic_link'] as const) {
+        if (a[`${p}_backoff_base_s`] > a[`${p}_backoff_max_s`]) {
+          ctx.addIssue({ code: 'custom', path: [`${p}_backoff_base_s`], message: `must not exceed auth.${p}_backoff_max_s` });
+        }
+      }
+    })
+    .prefault({}),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

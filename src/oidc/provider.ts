@@ -1,46 +1,237 @@
 import type { Middleware } from 'koa';
 import compose from 'koa-compose';
-import Provider, { type Configuration } from 'oidc-provider';
+import Provider, { type Adapter, type ClientMetadata, type Configuration, type FindAccount, interactionPolicy } from 'oidc-provider';
+import type { Config } from '../config/index.ts';
 import type { Signer } from '../keys/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { extraTokenClaims } from './claims.ts';
+import { EXTRA_CLIENT_METADATA, validateExtraClientMetadata } from './client-metadata.ts';
 import { EngineSigningKey } from './external-key.ts';
+import { issuerPath } from './mount.ts';
+import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
+import { createResourcePolicy } from './resources.ts';
+import type { TokenEndpoints } from './token-endpoints.ts';
+
+/** Engine routes (relative to the issuer). Discovery advertises them; RPs never hard-code them. */
+export const OIDC_ROUTES = {
+  authorization: '/authorize',
+  token: '/token',
+  userinfo: '/userinfo',
+  jwks: '/.well-known/jwks.json',
+  pushed_authorization_request: '/par',
+  introspection: '/introspect',
+  revocation: '/revoke',
+  end_session: '/logout',
+  registration: '/register',
+  device_authorization: '/device/auth',
+  code_verification: '/device',
+  backchannel_authentication: '/backchannel',
+  challenge: '/challenge',
+  credential: '/credential',
+} as const;
+
+/** Scopes the engine knows itself (OpenID Connect); API scopes come from resource indicators. */
+export const ENGINE_SCOPES = ['openid', 'offline_access', 'profile', 'email'] as const;
+
+/** TTLs of the artefacts of features we keep disabled; explicit so nothing silently defaults. */
+const DISABLED_FEATURE_TTL_S = 600;
 
 export interface ProviderOptions {
   issuer: string;
   /** Active signers; the first one of an algorithm is the one the engine signs with. */
   signers: Signer[];
+  /** Cookie signing keys (first signs, all verify); the same list as the parent Koa app's. */
   cookieKeys: string[];
+  /** 32 bytes shared by every instance (derived from the KEK). */
+  dpopNonceSecret: Buffer;
+  ttl: Config['oidc'];
+  /** RFC 8707 resource of IAM's own API (`<issuer>/v1`). */
+  apiAudience: string;
+  findAccount: FindAccount;
+  tokenEndpoints: Pick<TokenEndpoints, 'attach' | 'introspectionAllowedPolicy' | 'revocationAllowedPolicy'>;
+  /** Storage per model; absent = the engine's in-memory adapter (unit tests only). */
+  adapter?: (name: string) => Adapter;
+  /** Static clients (tests without the clients table). */
+  clients?: ClientMetadata[];
+  /** Runs on every freshly built engine (e.g. the hashed client-secret check). */
+  configure?: (provider: Provider) => void;
+  /** Trust X-Forwarded-* (`server.trust_proxy`): must match the parent Koa app's `proxy`. */
+  trustProxy?: boolean;
   logger: Logger;
 }
 
+/** Refresh tokens expire after the idle TTL, but never later than the absolute TTL after the chain began. */
+export function refreshTokenTtl(t: Pick<Config['oidc'], 'refresh_token_idle_ttl_s' | 'refresh_token_absolute_ttl_s'>) {
+  return (_ctx: unknown, token: { iiat?: number; iat?: number }): number => {
+    const now = Math.floor(Date.now() / 1000);
+    const started = token.iiat ?? token.iat ?? now;
+    const left = started + t.refresh_token_absolute_ttl_s - now;
+    return Math.max(1, Math.min(t.refresh_token_idle_ttl_s, left));
+  };
+}
+
 /**
- * The oidc-provider engine with the safe baseline every later issue builds on:
- * no development login, PKCE required for every client, no implicit or password grants.
+ * The oidc-provider engine as IAM runs it. Every behaviour that matters is set explicitly, not
+ * left to a default that could change under us (DESIGN §6, §9; security checklist (a)):
+ *
+ * - authorization code only (no implicit, hybrid or password), PKCE S256 required for every
+ *   client, `redirect_uri` always required and matched exactly, `iss` in every authorization
+ *   response (RFC 9207), PAR available, no development login (`devInteractions` off);
+ * - refresh tokens only for clients allowed the grant that asked for `offline_access`, rotated on
+ *   every use; a replayed one revokes the whole grant; idle TTL per token, absolute TTL per chain;
+ * - access tokens audience-restricted through resource indicators, JWT (RFC 9068, ES256) or
+ *   opaque per client, sender-constrained with DPoP when the client asks;
+ * - introspection and revocation for every token (JWT access tokens through src/oidc/token-endpoints.ts);
+ * - RP-initiated and back-channel logout; our own pages for errors and logout.
  */
 export function buildProvider(opts: ProviderOptions): Provider {
+  const t = opts.ttl;
+  const resources = createResourcePolicy({ apiAudience: opts.apiAudience });
+  const prefix = issuerPath(opts.issuer);
+  // `__Host-` cookies (Secure, Path=/, no Domain) wherever the issuer is https; plain http is development only.
+  const cookiePrefix = opts.issuer.startsWith('https://') ? '__Host-' : '';
+
   const configuration: Configuration = {
+    ...(opts.adapter ? { adapter: opts.adapter } : {}),
+    ...(opts.clients ? { clients: opts.clients } : {}),
     // The typings predate ExternalSigningKey entries in jwks.keys.
     jwks: { keys: opts.signers.map((s) => new EngineSigningKey(s)) } as unknown as Configuration['jwks'],
-    cookies: { keys: opts.cookieKeys },
+    cookies: {
+      keys: opts.cookieKeys,
+      names: {
+        session: `${cookiePrefix}iam_session`,
+        interaction: `${cookiePrefix}iam_interaction`,
+        resume: `${cookiePrefix}iam_interaction_resume`,
+      },
+      long: { httpOnly: true, sameSite: 'lax', path: '/' },
+      short: { httpOnly: true, sameSite: 'lax', path: '/' },
+    },
+    routes: { ...OIDC_ROUTES },
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    acceptQueryParamAccessTokens: false,
+    enableHttpPostMethods: false,
+    clockTolerance: 5,
+    subjectTypes: ['public'],
+    scopes: [...ENGINE_SCOPES],
+    acrValues: [],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name', 'locale', 'picture', 'updated_at'],
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+    },
+    conformIdTokenClaims: true,
+    // client_secret_jwt is impossible with hashed secrets (there is no HMAC key to verify with).
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256'],
+      userinfoSigningAlgValues: ['ES256'],
+      introspectionSigningAlgValues: ['ES256'],
+      authorizationSigningAlgValues: ['ES256'],
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'],
+      requestObjectSigningAlgValues: ['ES256', 'PS256', 'RS256', 'EdDSA', 'Ed25519'],
+      dPoPSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'],
+    },
+    extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraClientMetadata },
+    extraParams: [],
+    findAccount: opts.findAccount,
+    // Only public clients may call the token-family endpoints from a browser, and only from the
+    // origins of their registered redirect URIs; confidential clients are servers (no CORS).
+    clientBasedCORS(ctx, origin, client) {
+      if (origin === 'null' || client.clientAuthMethod !== 'none') return false;
+      void ctx;
+      return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
+    },
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    rotateRefreshToken: true,
+    expiresWithSession: async (_ctx, code) => !code.scopes.has('offline_access'),
+    // Revoking one access token leaves its grant; every other revocation (refresh token, reuse,
+    // logout) takes the whole grant — and with it every token, JWTs included (revoked_grants).
+    revokeGrantPolicy: (ctx) => !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken),
+    loadExistingGrant: async (ctx) => {
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId ?? '');
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
+    extraTokenClaims: extraTokenClaims as Configuration['extraTokenClaims'],
+    formats: { bitsOfOpaqueRandomness: 256, customizers: { jwt: undefined } },
+    interactions: {
+      policy: interactionPolicy.base(),
+      url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
+    },
+    renderError: renderError as Configuration['renderError'],
+    ttl: {
+      AccessToken: () => t.access_token_ttl_s,
+      ClientCredentials: () => t.client_credentials_ttl_s,
+      AuthorizationCode: t.authorization_code_ttl_s,
+      IdToken: t.id_token_ttl_s,
+      RefreshToken: refreshTokenTtl(t) as NonNullable<Configuration['ttl']>['RefreshToken'],
+      Grant: t.grant_ttl_s,
+      Session: t.session_ttl_s,
+      Interaction: t.interaction_ttl_s,
+      DeviceCode: DISABLED_FEATURE_TTL_S,
+      BackchannelAuthenticationRequest: DISABLED_FEATURE_TTL_S,
+      PreAuthorizedCode: DISABLED_FEATURE_TTL_S,
+    },
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: opts.tokenEndpoints.introspectionAllowedPolicy as never },
+      revocation: { enabled: true, allowedPolicy: opts.tokenEndpoints.revocationAllowedPolicy as never },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: resources.getResourceServerInfo as never,
+        defaultResource: resources.defaultResource as never,
+        useGrantedResource: resources.useGrantedResource,
+      },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      dPoP: { enabled: true, nonceSecret: opts.dpopNonceSecret, requireNonce: () => false, allowReplay: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: logoutSource as never,
+        postLogoutSuccessSource: postLogoutSuccessSource as never,
+      },
+      backchannelLogout: { enabled: true },
+      userinfo: { enabled: true },
       externalSigningSupport: { enabled: true, ack: 'experimental-01' },
-    },
-    pkce: { required: () => true },
-    responseTypes: ['code'],
-    clientDefaults: { id_token_signed_response_alg: 'ES256' },
-    enabledJWA: { idTokenSigningAlgValues: ['ES256', 'EdDSA'] },
-    // JWKS is served by our own route from the key store (it publishes pending and retired keys too).
-    routes: { jwks: '/.well-known/jwks.json' },
-    renderError(ctx, out) {
-      ctx.type = 'html';
-      const safe = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-      ctx.body = `<!doctype html><title>Sign-in error</title><h1>${safe(out.error)}</h1><p>${safe(out.error_description)}</p>`;
-    },
+      // Off, and explicitly so.
+      claimsParameter: { enabled: false },
+      deviceFlow: { enabled: false },
+      ciba: { enabled: false },
+      encryption: { enabled: false },
+      fapi: { enabled: false },
+      jwtIntrospection: { enabled: false },
+      jwtResponseModes: { enabled: false },
+      jwtUserinfo: { enabled: false },
+      mTLS: { enabled: false },
+      registration: { enabled: false },
+      registrationManagement: { enabled: false },
+      requestObjects: { enabled: false },
+      richAuthorizationRequests: { enabled: false },
+      rpMetadataChoices: { enabled: false },
+      webMessageResponseMode: { enabled: false },
+      attestClientAuth: { enabled: false },
+      clientIdMetadataDocument: { enabled: false },
+      openid4vci: { enabled: false },
+    } as Configuration['features'],
   };
   const provider = new Provider(opts.issuer, configuration);
-  provider.proxy = true;
+  // The engine builds some contexts of its own (cookies, interaction lookups): same trust as the parent app.
+  provider.proxy = opts.trustProxy ?? true;
   provider.on('server_error', (_ctx, err) => opts.logger.error({ err }, 'oidc server_error'));
+  opts.tokenEndpoints.attach(provider);
+  opts.configure?.(provider);
   return provider;
 }
 

@@ -1,0 +1,118 @@
+import type { IntrospectionResponse } from './introspection.ts';
+
+export interface IntrospectionCacheOptions {
+  /** How long a positive answer is reused (0 disables the cache). */
+  ttlMs: number;
+  /** Entries kept at most; the oldest go first. */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+export interface IntrospectionCache {
+  get(jti: string): IntrospectionResponse | undefined;
+  /** Stores a positive answer until min(ttl, token expiry) — unless the token or its grant was revoked meanwhile. */
+  set(jti: string, grantId: string | undefined, response: IntrospectionResponse, expSeconds: number): void;
+  /** A revocation this instance saw (its own, or a NOTIFY from another): forget and refuse to re-learn. */
+  revokeJti(jti: string): void;
+  revokeGrant(grantId: string): void;
+  clear(): void;
+  readonly size: number;
+}
+
+interface Entry {
+  response: IntrospectionResponse;
+  grantId: string | undefined;
+  until: number;
+}
+
+/**
+ * In-process cache of positive introspection answers for JWT access tokens, keyed by `jti`.
+ * It never outlives a revocation this instance has seen: revoking evicts the entry (and every
+ * entry of a revoked grant) and leaves a tombstone for one TTL, so an answer computed from a
+ * database read that raced with the revocation cannot be stored afterwards.
+ */
+export function createIntrospectionCache(opts: IntrospectionCacheOptions): IntrospectionCache {
+  const ttl = opts.ttlMs;
+  const max = opts.maxEntries ?? 50_000;
+  const now = opts.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+  const byGrant = new Map<string, Set<string>>();
+  const deadJtis = new Map<string, number>();
+  const deadGrants = new Map<string, number>();
+
+  const drop = (jti: string) => {
+    const e = entries.get(jti);
+    if (!e) return;
+    entries.delete(jti);
+    if (e.grantId) {
+      const set = byGrant.get(e.grantId);
+      set?.delete(jti);
+      if (set?.size === 0) byGrant.delete(e.grantId);
+    }
+  };
+  const tombstoned = (map: Map<string, number>, key: string | undefined, at: number) => {
+    if (key === undefined) return false;
+    const until = map.get(key);
+    if (until === undefined) return false;
+    if (until > at) return true;
+    map.delete(key);
+    return false;
+  };
+  const bury = (map: Map<string, number>, key: string) => {
+    map.set(key, now() + Math.max(ttl, 1_000));
+    // Bounded like the entries: old tombstones are the first to go.
+    while (map.size > max) {
+      const oldest = map.keys().next().value;
+      if (oldest === undefined) break;
+      map.delete(oldest);
+    }
+  };
+
+  return {
+    get(jti) {
+      if (ttl <= 0) return undefined;
+      const e = entries.get(jti);
+      if (!e) return undefined;
+      if (e.until <= now()) {
+        drop(jti);
+        return undefined;
+      }
+      return e.response;
+    },
+    set(jti, grantId, response, expSeconds) {
+      if (ttl <= 0 || !response.active) return;
+      const at = now();
+      if (tombstoned(deadJtis, jti, at) || tombstoned(deadGrants, grantId, at)) return;
+      const until = Math.min(at + ttl, expSeconds * 1000);
+      if (until <= at) return;
+      drop(jti);
+      entries.set(jti, { response, grantId, until });
+      if (grantId) {
+        const set = byGrant.get(grantId) ?? new Set<string>();
+        set.add(jti);
+        byGrant.set(grantId, set);
+      }
+      while (entries.size > max) {
+        const oldest = entries.keys().next().value;
+        if (oldest === undefined) break;
+        drop(oldest);
+      }
+    },
+    revokeJti(jti) {
+      drop(jti);
+      bury(deadJtis, jti);
+    },
+    revokeGrant(grantId) {
+      for (const jti of byGrant.get(grantId) ?? []) drop(jti);
+      byGrant.delete(grantId);
+      bury(deadGrants, grantId);
+    },
+    clear() {
+      entries.clear();
+      byGrant.clear();
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
