@@ -34,7 +34,13 @@ import { buildProvider, ENGINE_SCOPES, ProviderHolder } from './oidc/provider.ts
 import { createTokenEndpoints } from './oidc/token-endpoints.ts';
 import { createOutboxRelay, type OutboxRelay, purgePublished } from './outbox/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
-import { createIntrospectionCache, type IntrospectionCache, purgeExpiredRevocations, TOKEN_REVOCATION_CHANNEL } from './tokens/index.ts';
+import {
+  createIntrospectionCache,
+  type IntrospectionCache,
+  purgeExpiredRevocations,
+  revocationStatus,
+  TOKEN_REVOCATION_CHANNEL,
+} from './tokens/index.ts';
 
 export interface ServiceOptions {
   /** Log destination (tests capture logs). */
@@ -274,7 +280,15 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       permissionRoutes({
         db,
         bodyLimitKb: config.server.body_limit_kb,
-        auth: { issuer: config.issuer, audience: apiAudience(config.issuer), jwks: () => keys.jwks() },
+        auth: {
+          issuer: config.issuer,
+          audience: apiAudience(config.issuer),
+          jwks: () => keys.jwks(),
+          isRevoked: async (t) => {
+            const status = await revocationStatus(db, t);
+            return status.token || status.grant;
+          },
+        },
       }),
     ];
     if (mailer instanceof DevMailbox && config.env !== 'production') routers.push(devMailboxRoutes({ mailbox: mailer }));

@@ -97,6 +97,13 @@ describe('POST /v1/permissions (a non-OAuth route with a body)', function () {
     expect(tampered.status).to.equal(401);
     const noScope = await post(body, { authorization: `Bearer ${await mintApiToken(t.service, { scope: 'openid' })}` });
     expect(noScope.status).to.equal(403);
+    const revokedToken = await mintApiToken(t.service, { jti: 'revoked-jti-1' });
+    await t.service.db('token_revocations').insert({ jti: 'revoked-jti-1', expires_at: new Date(Date.now() + 60_000), reason: 'test' });
+    const revoked = await post(body, { authorization: `Bearer ${revokedToken}` });
+    expect(revoked.status).to.equal(401);
+    const grantToken = await mintApiToken(t.service, { grant_id: 'grant-revoked-1' });
+    await t.service.db('revoked_grants').insert({ grant_id: 'grant-revoked-1', expires_at: new Date(Date.now() + 60_000), reason: 'test' });
+    expect((await post(body, { authorization: `Bearer ${grantToken}` })).status).to.equal(401);
     const reserved = await post(JSON.stringify({ key: 'iam.tenants.manage', description: 'x' }));
     expect(reserved.status).to.equal(403);
     expect(await counts()).to.deep.equal(before);

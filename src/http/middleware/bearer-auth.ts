@@ -16,12 +16,13 @@ export interface BearerAuthOptions {
   /** Audience IAM's own API accepts (its resource indicator). */
   audience: string;
   jwks: () => JSONWebKeySet;
+  /** Revocation check (jti denylist, revoked grants); errors propagate, so an outage fails closed. */
+  isRevoked?: (token: { jti: string; grantId?: string }) => Promise<boolean>;
 }
 
 /**
  * Trust profile A for IAM's own API: a JWT access token (RFC 9068) signed by one of our
- * published keys, for our audience, unexpired. Revocation checks join with the token
- * introspection work of the OIDC issue.
+ * published keys, for our audience, unexpired, and neither it nor its grant revoked.
  */
 export function bearerAuth(opts: BearerAuthOptions): Middleware {
   let cachedFor: JSONWebKeySet | undefined;
@@ -58,14 +59,18 @@ export function bearerAuth(opts: BearerAuthOptions): Middleware {
         tokenId: payload.jti,
       };
       ctx.state.principal = principal;
+      const grantId = typeof payload.grant_id === 'string' ? payload.grant_id : undefined;
+      if (opts.isRevoked && (await opts.isRevoked({ jti: String(payload.jti), grantId }))) throw new RevokedToken();
     } catch (err) {
-      if (!(err instanceof joseErrors.JOSEError)) throw err;
+      if (!(err instanceof joseErrors.JOSEError || err instanceof RevokedToken)) throw err;
       ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new AppError('unauthorized', { detail: 'the access token is invalid or expired' });
+      throw new AppError('unauthorized', { detail: 'the access token is invalid, expired or revoked' });
     }
     await next();
   };
 }
+
+class RevokedToken extends Error {}
 
 /** Requires every listed scope on the authenticated principal. */
 export function requireScopes(...scopes: string[]): Middleware {
