@@ -149,12 +149,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const keys = createKeyService({ db, kek, config, logger, metrics });
     await keys.start();
     cleanups.push(() => keys.stop());
-    const keyListener = listenChannel({
-      url: dbUrl,
-      channel: KEY_CHANGE_CHANNEL,
-      logger,
-      onNotify: () => void keys.refresh().catch((err) => logger.warn({ err }, 'key refresh after notification failed')),
-    });
+    const refreshKeys = () => void keys.refresh().catch((err) => logger.warn({ err }, 'key refresh after notification failed'));
+    const keyListener = listenChannel({ url: dbUrl, channel: KEY_CHANGE_CHANNEL, logger, onNotify: refreshKeys, onConnect: refreshKeys });
     cleanups.push(() => keyListener.close());
     readiness.add({
       name: 'keys',
@@ -234,6 +230,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
           introspectionCache.clear();
         }
       },
+      // Revocations announced while disconnected are unknown: forget every cached positive answer.
+      onConnect: () => introspectionCache.clear(),
     });
     cleanups.push(() => revocationListener.close());
     const oidcPurge = every(
