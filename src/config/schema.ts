@@ -214,6 +214,10 @@ export const configSchema = z.object({
       magic_link_window_s: int(60, 30 * 86_400).default(3_600),
       /** Retry-After given when the rate-limit store is unreachable (attempts are refused, never let through). */
       limiter_unavailable_retry_s: int(1, 300).default(5),
+      /** WebAuthn relying-party name shown by browsers and authenticators while registering a passkey (ADR-0014). */
+      webauthn_rp_name: z.string().trim().min(1).max(64).default('InfraNotes'),
+      /** Origins besides the issuer's that may run passkey ceremonies: scheme://host[:port] on the issuer's host or a subdomain of it. */
+      webauthn_extra_origins: list().default([]),
     })
     .superRefine((a, ctx) => {
       // OWASP Password Storage Cheat Sheet argon2id rows (m KiB, t); p=1 each.
