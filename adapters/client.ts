@@ -41,7 +41,7 @@ const readOnly = (what: string) => async (): Promise<never> => {
 export function createClientAdapter(cache: ClientCache, opts: ClientAdapterOptions = {}): Adapter {
   const placeholderKey = randomBytes(32);
   const engineScopes = new Set(opts.engineScopes ?? ['openid', 'offline_access']);
-  const built = new WeakMap<ClientRecord, AdapterPayload | null>();
+  const built = new WeakMap<ClientRecord, string | null>();
 
   const placeholder = (clientId: string) =>
     `hashed:${clientId}:${createHmac('sha256', placeholderKey).update(clientId).digest('base64url')}`;
@@ -88,11 +88,13 @@ export function createClientAdapter(cache: ClientCache, opts: ClientAdapterOptio
       if (!found?.usable) return undefined;
       let payload = built.get(found.client);
       if (payload === undefined) {
-        payload = toEngine(found.client);
+        const engine = toEngine(found.client);
+        payload = engine ? JSON.stringify(engine) : null;
         built.set(found.client, payload);
       }
-      // The engine may normalise what it is given in place; the cached copy must stay intact.
-      return payload ? structuredClone(payload) : undefined;
+      // The engine may normalise what it is given in place, so it gets a fresh copy each time;
+      // parsing a cached JSON string is several times cheaper than structuredClone.
+      return payload ? (JSON.parse(payload) as AdapterPayload) : undefined;
     },
     upsert: readOnly('upsert'),
     consume: readOnly('consume'),

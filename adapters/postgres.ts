@@ -32,6 +32,21 @@ const INSERT_ONLY = `${UPSERT}
 
 const SELECT = `select payload, extract(epoch from consumed_at)::double precision as consumed from oidc_models`;
 
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, but request parameters the engine keeps (a
+ * `state` of "%00", say) may contain it. Such payloads are stored wrapped as base64 JSON, so
+ * hostile input is kept verbatim instead of failing the request with a 500.
+ */
+const WRAPPED = '$iam_b64';
+function encodePayload(payload: Record<string, unknown>): string {
+  const json = JSON.stringify(payload);
+  return json.includes('\\u0000') ? JSON.stringify({ [WRAPPED]: Buffer.from(json).toString('base64') }) : json;
+}
+function decodePayload(stored: Record<string, unknown>): Record<string, unknown> {
+  const wrapped = stored[WRAPPED];
+  return typeof wrapped === 'string' ? (JSON.parse(Buffer.from(wrapped, 'base64').toString('utf8')) as Record<string, unknown>) : stored;
+}
+
 interface Row {
   payload: Record<string, unknown>;
   consumed: number | null;
@@ -52,7 +67,7 @@ export class PostgresAdapter implements Adapter {
     const res = await this.#db.raw(createOnly ? INSERT_ONLY : UPSERT, [
       this.#model,
       item.key,
-      JSON.stringify(item.payload),
+      encodePayload(item.payload),
       item.grantId ?? null,
       item.uid ?? null,
       item.userCode ?? null,
@@ -65,17 +80,17 @@ export class PostgresAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const row = await this.#one(`${SELECT} where model = ? and id = ? and ${LIVE}`, [this.#model, storageKey(this.#model, id)]);
-    return row && fromStored(row.payload, id, row.consumed === null ? undefined : Math.floor(row.consumed));
+    return row && fromStored(decodePayload(row.payload), id, row.consumed === null ? undefined : Math.floor(row.consumed));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
     const row = await this.#one(`${SELECT} where uid = ? and model = ? and ${LIVE} limit 1`, [uid, this.#model]);
-    return row && fromStored(row.payload, undefined, row.consumed === null ? undefined : Math.floor(row.consumed));
+    return row && fromStored(decodePayload(row.payload), undefined, row.consumed === null ? undefined : Math.floor(row.consumed));
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
     const row = await this.#one(`${SELECT} where user_code = ? and model = ? and ${LIVE} limit 1`, [userCode, this.#model]);
-    return row && fromStored(row.payload, undefined, row.consumed === null ? undefined : Math.floor(row.consumed));
+    return row && fromStored(decodePayload(row.payload), undefined, row.consumed === null ? undefined : Math.floor(row.consumed));
   }
 
   /** Compare-and-set: exactly one caller marks a live item consumed; every other one gets invalid_grant. */

@@ -188,8 +188,12 @@ export function createTokenEndpoints(opts: TokenEndpointOptions) {
     if (!mayLearnAbout(caller, c.tid)) return INACTIVE;
     const cached = cache.get(c.jti);
     if (cached) return cached;
+    if (cache.knownRevoked(c.jti)) return INACTIVE;
     const status = await revocationStatus(db, { jti: c.jti, grantId: c.grant_id });
-    if (status.token || status.grant) return INACTIVE;
+    if (status.token || status.grant) {
+      cache.rememberRevoked(c.jti, c.exp);
+      return INACTIVE;
+    }
     const response = activeResponse(c);
     cache.set(c.jti, c.grant_id, response, c.exp);
     ctx.set('Cache-Control', 'no-store');

@@ -15,6 +15,10 @@ export interface IntrospectionCache {
   /** A revocation this instance saw (its own, or a NOTIFY from another): forget and refuse to re-learn. */
   revokeJti(jti: string): void;
   revokeGrant(grantId: string): void;
+  /** True when this instance already read from the database that the token (or its grant) is revoked. */
+  knownRevoked(jti: string): boolean;
+  /** Remembers a revocation read from the database until the token would expire anyway (revocations are final). */
+  rememberRevoked(jti: string, expSeconds: number): void;
   clear(): void;
   readonly size: number;
 }
@@ -39,6 +43,9 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
   const byGrant = new Map<string, Set<string>>();
   const deadJtis = new Map<string, number>();
   const deadGrants = new Map<string, number>();
+  // Revocations are permanent, so "revoked" answers can be kept until the token's own expiry:
+  // repeated presentations of a revoked token then cost no database read.
+  const revoked = new Map<string, number>();
 
   const drop = (jti: string) => {
     const e = entries.get(jti);
@@ -107,7 +114,26 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
       byGrant.delete(grantId);
       bury(deadGrants, grantId);
     },
+    knownRevoked(jti) {
+      // Only revocations confirmed by the database count; a tombstone merely forces a re-read.
+      const until = revoked.get(jti);
+      if (until === undefined) return false;
+      if (until > now()) return true;
+      revoked.delete(jti);
+      return false;
+    },
+    rememberRevoked(jti, expSeconds) {
+      const until = expSeconds * 1000;
+      if (until <= now()) return;
+      revoked.set(jti, until);
+      while (revoked.size > max) {
+        const oldest = revoked.keys().next().value;
+        if (oldest === undefined) break;
+        revoked.delete(oldest);
+      }
+    },
     clear() {
+      // Only positive answers go: what is known to be revoked stays revoked.
       entries.clear();
       byGrant.clear();
     },

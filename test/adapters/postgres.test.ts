@@ -14,6 +14,15 @@ describe('oidc adapter: postgres specifics', () => {
   const sql = (text: string, bindings: unknown[] = []) => b.sql?.(text, bindings) as Promise<{ rows: Record<string, unknown>[] }>;
   const count = async () => Number((await sql('select count(*)::int as n from oidc_models')).rows[0]?.n);
 
+  it('keeps payloads holding U+0000 (which jsonb refuses) verbatim instead of failing', async () => {
+    const sid = tokenValue();
+    const payload = payloadFor('Session', sid, { uid: 'uid-nul', state: 'a\u0000b' } as Record<string, unknown>);
+    await b.adapterFor('Session').upsert(sid, payload, 60);
+    const found = (await b.adapterFor('Session').find(sid)) as Record<string, unknown>;
+    expect(found.state).to.equal('a\u0000b');
+    expect(((await b.adapterFor('Session').findByUid?.('uid-nul')) as Record<string, unknown>).state).to.equal('a\u0000b');
+  });
+
   it('fills the indexed columns and stores the hash as id', async () => {
     const id = tokenValue();
     await b.adapterFor('RefreshToken').upsert(id, payloadFor('RefreshToken', id, { grantId: 'g-cols', accountId: 'acct-9' }), 60);

@@ -21,6 +21,7 @@ describe('logger', () => {
       {
         password: 'hunter2',
         body: { client_secret: 'cs-123', refresh_token: 'rt-456', code: 'ac-789' },
+        err: { code: '23505' },
         req: { headers: { authorization: 'Bearer abc', cookie: '_session=xyz' } },
         config: { keys: { kek: 'kek-value' }, database: { url: 'postgres://u:pw@db/iam' } },
       },
@@ -33,6 +34,8 @@ describe('logger', () => {
       expect(text, secret).not.to.include(secret);
     }
     expect(text).to.include('[redacted]');
+    // Error codes are diagnostics, not secrets.
+    expect(text).to.include('23505');
   });
 
   it('adds request id, trace id and tenant id from the request context', async () => {

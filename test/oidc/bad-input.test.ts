@@ -346,7 +346,15 @@ describe('oidc: bad input on every endpoint', function () {
         const a = await send(`${t.url}${path}?client_id=${web.client_id}&${query}`, { headers: { accept: 'text/html' } });
         expect(a.status, `${path}?${query.slice(0, 200)}: ${a.body.slice(0, 200)}`).to.be.below(500);
       }),
-      { numRuns: 150 },
+      {
+        numRuns: 150,
+        // Found by this property once: a NUL in a parameter the engine stores (jsonb refuses U+0000).
+        examples: [
+          [[['state', '%00']], '/logout'],
+          [[['state', '%00']], '/authorize'],
+          [[['nonce', '%00']], '/authorize'],
+        ],
+      },
     );
   });
 

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { requestContext } from '../../observability/context.ts';
 
@@ -13,7 +13,8 @@ export function requestContextMiddleware(): Middleware {
   return async (ctx, next) => {
     const inbound = ctx.get('x-request-id');
     const requestId = SAFE_ID.test(inbound) ? inbound : randomUUID();
-    const traceId = TRACEPARENT.exec(ctx.get('traceparent'))?.[1] ?? randomBytes(16).toString('hex');
+    // randomUUID draws from a pooled entropy cache: far cheaper per request than randomBytes.
+    const traceId = TRACEPARENT.exec(ctx.get('traceparent'))?.[1] ?? randomUUID().replaceAll('-', '');
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     await requestContext.run({ requestId, traceId }, next);
