@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { DestinationStream } from 'pino';
 import { createClientAdapter } from '../adapters/client.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
-import { interimInteractionRoutes } from '../interactions/unavailable.ts';
+import { interactionRoutes } from '../interactions/index.ts';
 import { bootstrapDemo, type DemoBootstrap } from './bootstrap/demo.ts';
 import { createClientCache, listenForClientChanges } from './clients/index.ts';
 import type { LoadedConfig } from './config/index.ts';
@@ -19,6 +19,7 @@ import { operationsRoutes } from './http/routes/operations.ts';
 import { permissionRoutes } from './http/routes/permissions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
 import { type HttpServer, listen } from './http/server.ts';
+import { createPasswordServiceFromConfig } from './identity/index.ts';
 import { createKeyService, KEY_CHANGE_CHANNEL, type KeyService, resolveKek } from './keys/index.ts';
 import { every } from './lifecycle/every.ts';
 import { Readiness } from './lifecycle/readiness.ts';
@@ -31,8 +32,10 @@ import { installHashedClientSecrets } from './oidc/client-secret.ts';
 import { deriveCookieKeys, deriveDpopNonceSecret } from './oidc/cookie-keys.ts';
 import { issuerPath, mountEngine } from './oidc/mount.ts';
 import { buildProvider, ENGINE_SCOPES, ProviderHolder } from './oidc/provider.ts';
+import { createTenantPolicyLookup } from './oidc/tenant-policy.ts';
 import { createTokenEndpoints } from './oidc/token-endpoints.ts';
 import { createOutboxRelay, type OutboxRelay, purgePublished } from './outbox/index.ts';
+import { createFactorGuard } from './security/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
 import {
   createIntrospectionCache,
@@ -253,6 +256,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     });
     const dpopNonceSecret = deriveDpopNonceSecret(kek);
     const findAccount = createFindAccount(db);
+    const tenantPolicy = createTenantPolicyLookup(db);
     const engine = new ProviderHolder(() =>
       buildProvider({
         issuer: config.issuer,
@@ -262,6 +266,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         ttl: config.oidc,
         apiAudience: apiAudience(config.issuer),
         findAccount,
+        tenantPolicy,
         tokenEndpoints,
         adapter: (name) => (name === 'Client' ? clientAdapter : adapters.adapterFor(name)),
         configure: (provider) => installHashedClientSecrets(provider, (clientId) => clientCache.validSecretHashes(clientId)),
@@ -271,10 +276,27 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     );
     keys.onChange(() => engine.rebuild());
 
+    // Sign-in: passwords (argon2id, throttled per account and source, durable lockout) and the
+    // same brute-force layers around second factors; both fail closed when the store is down.
+    const passwords = await createPasswordServiceFromConfig(config, { store, logger });
+    const factorGuard = createFactorGuard({ throttle: passwords.throttle, lockoutThreshold: config.auth.lockout_threshold, logger });
+
     const routers: Router[] = [
       operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
       wellKnownRoutes({ keys }),
-      interimInteractionRoutes({ prefix: issuerPath(config.issuer), provider: () => engine.current }),
+      interactionRoutes({
+        prefix: issuerPath(config.issuer),
+        issuer: config.issuer,
+        provider: () => engine.current,
+        db,
+        store,
+        kek,
+        cookieKeys,
+        passwords,
+        guard: factorGuard,
+        tenantPolicy,
+        logger,
+      }),
       permissionRoutes({
         db,
         bodyLimitKb: config.server.body_limit_kb,

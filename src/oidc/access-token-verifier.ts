@@ -16,7 +16,11 @@ const MAX_TOKEN_LENGTH = 8_192;
 export function createAccessTokenVerifier(opts: {
   issuer: string;
   keys: { jwks(): JSONWebKeySet; verificationKeys(): VerificationKey[] };
-}): { verify(token: string): Promise<VerifyResult> } {
+}): {
+  verify(token: string): Promise<VerifyResult>;
+  /** Changes identity whenever the published key set does (rotation, revoke, end of a grace). */
+  keySetGeneration(): object;
+} {
   let cachedFor: JSONWebKeySet | undefined;
   let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
   const currentKeySet = () => {
@@ -33,6 +37,7 @@ export function createAccessTokenVerifier(opts: {
   };
 
   return {
+    keySetGeneration: () => opts.keys.jwks(),
     async verify(token) {
       if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid' };
       try {

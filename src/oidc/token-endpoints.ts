@@ -177,11 +177,22 @@ export function createTokenEndpoints(opts: TokenEndpointOptions) {
 
   // --- after the engine --------------------------------------------------------------------
 
+  let verifiedUnder: object | undefined;
+
   async function introspectJwt(ctx: KoaCtx, oidc: OidcView, client: EngineClient): Promise<IntrospectionResponse> {
     const caller = callerOf(client);
     if (!mayIntrospect(caller)) return INACTIVE;
     const token = oidc.params?.token;
     if (typeof token !== 'string') return INACTIVE;
+    // Answers cached by token string skip verification, so they only stand while the key set
+    // they were verified against does (a removed or revoked key must fail at once).
+    const generation = verifier.keySetGeneration();
+    if (generation !== verifiedUnder) {
+      verifiedUnder = generation;
+      cache.clear();
+    }
+    const seen = cache.getByToken(token);
+    if (seen) return seen.active && mayLearnAbout(caller, seen.tid as string | undefined) ? seen : INACTIVE;
     const verified = await verifier.verify(token);
     if (!verified.ok) return INACTIVE;
     const c = verified.claims;
@@ -195,7 +206,7 @@ export function createTokenEndpoints(opts: TokenEndpointOptions) {
       return INACTIVE;
     }
     const response = activeResponse(c);
-    cache.set(c.jti, c.grant_id, response, c.exp);
+    cache.set(c.jti, c.grant_id, response, c.exp, token);
     ctx.set('Cache-Control', 'no-store');
     return response;
   }

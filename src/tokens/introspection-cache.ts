@@ -10,8 +10,13 @@ export interface IntrospectionCacheOptions {
 
 export interface IntrospectionCache {
   get(jti: string): IntrospectionResponse | undefined;
+  /**
+   * The cached answer for this exact token string: a repeat presentation skips signature
+   * verification too (the same bytes verify the same way; a key change clears the cache).
+   */
+  getByToken(token: string): IntrospectionResponse | undefined;
   /** Stores a positive answer until min(ttl, token expiry) — unless the token or its grant was revoked meanwhile. */
-  set(jti: string, grantId: string | undefined, response: IntrospectionResponse, expSeconds: number): void;
+  set(jti: string, grantId: string | undefined, response: IntrospectionResponse, expSeconds: number, token?: string): void;
   /** A revocation this instance saw (its own, or a NOTIFY from another): forget and refuse to re-learn. */
   revokeJti(jti: string): void;
   revokeGrant(grantId: string): void;
@@ -27,6 +32,7 @@ interface Entry {
   response: IntrospectionResponse;
   grantId: string | undefined;
   until: number;
+  token?: string;
 }
 
 /**
@@ -46,11 +52,13 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
   // Revocations are permanent, so "revoked" answers can be kept until the token's own expiry:
   // repeated presentations of a revoked token then cost no database read.
   const revoked = new Map<string, number>();
+  const byToken = new Map<string, string>();
 
   const drop = (jti: string) => {
     const e = entries.get(jti);
     if (!e) return;
     entries.delete(jti);
+    if (e.token) byToken.delete(e.token);
     if (e.grantId) {
       const set = byGrant.get(e.grantId);
       set?.delete(jti);
@@ -86,14 +94,19 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
       }
       return e.response;
     },
-    set(jti, grantId, response, expSeconds) {
+    getByToken(token) {
+      const jti = byToken.get(token);
+      return jti === undefined ? undefined : this.get(jti);
+    },
+    set(jti, grantId, response, expSeconds, token) {
       if (ttl <= 0 || !response.active) return;
       const at = now();
       if (tombstoned(deadJtis, jti, at) || tombstoned(deadGrants, grantId, at)) return;
       const until = Math.min(at + ttl, expSeconds * 1000);
       if (until <= at) return;
       drop(jti);
-      entries.set(jti, { response, grantId, until });
+      entries.set(jti, { response, grantId, until, token });
+      if (token) byToken.set(token, jti);
       if (grantId) {
         const set = byGrant.get(grantId) ?? new Set<string>();
         set.add(jti);
@@ -136,6 +149,7 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
       // Only positive answers go: what is known to be revoked stays revoked.
       entries.clear();
       byGrant.clear();
+      byToken.clear();
     },
     get size() {
       return entries.size;
