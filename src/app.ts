@@ -28,6 +28,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createAccessTokenVerifier } from './oidc/access-token-verifier.ts';
 import { createFindAccount } from './oidc/account.ts';
+import { installCachedClientLookup } from './oidc/client-lookup.ts';
 import { installHashedClientSecrets } from './oidc/client-secret.ts';
 import { deriveCookieKeys, deriveDpopNonceSecret } from './oidc/cookie-keys.ts';
 import { issuerPath, mountEngine } from './oidc/mount.ts';
@@ -269,7 +270,10 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         tenantPolicy,
         tokenEndpoints,
         adapter: (name) => (name === 'Client' ? clientAdapter : adapters.adapterFor(name)),
-        configure: (provider) => installHashedClientSecrets(provider, (clientId) => clientCache.validSecretHashes(clientId)),
+        configure: (provider) => {
+          installHashedClientSecrets(provider, (clientId) => clientCache.validSecretHashes(clientId));
+          installCachedClientLookup(provider, clientCache);
+        },
         trustProxy: config.server.trust_proxy,
         logger,
       }),
