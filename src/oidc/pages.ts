@@ -1,40 +1,55 @@
-import { escapeHtml, renderPage } from './html.ts';
+import { trustedHtml } from '../../views/html.ts';
+import { negotiateLocale, type Translator, translator } from '../../views/i18n.ts';
+import { type PageContent, sendPage } from '../../views/layout.ts';
+import { loggedOutPage, logoutPage, oidcErrorPage } from '../../views/pages/oidc.ts';
 
 /**
- * The engine's HTML hooks (`renderError`, RP-initiated logout pages). Every value that reaches
- * the page is escaped; an error page never redirects (RFC 9700 §4.11: no open redirector).
+ * The engine's HTML hooks (`renderError`, the RP-initiated logout pages), rendered by views/
+ * like every sign-in page: nonce CSP, our stylesheet, escaped values. An error page never
+ * redirects (RFC 9700 §4.11: no open redirector).
  */
-type Ctx = Parameters<typeof renderPage>[0] & { oidc?: { client?: { clientName?: string; clientId?: string } }; host?: string };
-
-export function renderError(ctx: unknown, out: { error?: unknown; error_description?: unknown }): void {
-  const error = typeof out.error === 'string' ? out.error : 'server_error';
-  const description = typeof out.error_description === 'string' ? out.error_description : '';
-  renderPage(ctx as Ctx, {
-    title: 'Sign-in error',
-    body: `<h1>This request cannot be completed</h1>
-<p>The application sent a request that InfraNotes IAM could not accept. Go back to the application and try again; if this keeps happening, contact its administrator.</p>
-<p class="muted">Error: <code>${escapeHtml(error)}</code>${description ? ` — ${escapeHtml(description)}` : ''}</p>`,
-  });
+interface EngineCtx {
+  status: number;
+  type: string;
+  body: unknown;
+  set(field: string, value: string): void;
+  get(field: string): string;
+  oidc?: { client?: { clientName?: string; clientId?: string }; params?: Record<string, unknown> };
 }
 
-export function logoutSource(ctx: unknown, form: string): void {
-  const c = ctx as Ctx;
-  // `form` is the engine's own markup (an empty form with the action URL and the CSRF token).
-  renderPage(c, {
-    title: 'Sign out',
-    formAction: false,
-    body: `<h1>Sign out of InfraNotes?</h1>
-${form}
-<p>You are signing out of InfraNotes IAM on this device${c.oidc?.client ? ` (requested by ${escapeHtml(c.oidc.client.clientName ?? c.oidc.client.clientId)})` : ''}.</p>
-<button class="primary" type="submit" form="op.logoutForm" value="yes" name="logout" autofocus>Sign out</button>
-<button type="submit" form="op.logoutForm">Stay signed in</button>`,
-  });
-}
+const originOf = (uri: unknown): string | undefined => (typeof uri === 'string' ? (URL.parse(uri)?.origin ?? undefined) : undefined);
 
-export function postLogoutSuccessSource(ctx: unknown): void {
-  renderPage(ctx as Ctx, {
-    title: 'Signed out',
-    body: `<h1>You are signed out</h1>
-<p>You can close this window.</p>`,
-  });
+export function createEnginePages(opts: { assetsBase: string }) {
+  const trOf = (ctx: EngineCtx): Translator =>
+    translator(negotiateLocale({ uiLocales: ctx.oidc?.params?.ui_locales, acceptLanguage: ctx.get('accept-language') }));
+  const send = (ctx: EngineCtx, tr: Translator, page: PageContent) => sendPage(ctx, page, { t: tr, assetsBase: opts.assetsBase });
+  const clientName = (ctx: EngineCtx) => {
+    const c = ctx.oidc?.client;
+    return c ? (c.clientName ?? c.clientId) : undefined;
+  };
+
+  return {
+    renderError(ctx: unknown, out: { error?: unknown; error_description?: unknown }): void {
+      const c = ctx as EngineCtx;
+      const error = typeof out.error === 'string' ? out.error : 'server_error';
+      const description = typeof out.error_description === 'string' ? out.error_description : undefined;
+      send(c, trOf(c), oidcErrorPage(trOf(c), error, description));
+    },
+
+    logoutSource(ctx: unknown, form: string): void {
+      const c = ctx as EngineCtx;
+      const target = originOf(c.oidc?.params?.post_logout_redirect_uri);
+      // `form` is the engine's own markup: an empty form with its action URL and its CSRF token.
+      send(
+        c,
+        trOf(c),
+        logoutPage(trOf(c), { engineForm: trustedHtml(form), clientName: clientName(c), formTargets: target ? [target] : [] }),
+      );
+    },
+
+    postLogoutSuccessSource(ctx: unknown): void {
+      const c = ctx as EngineCtx;
+      send(c, trOf(c), loggedOutPage(trOf(c), clientName(c)));
+    },
+  };
 }

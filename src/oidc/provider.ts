@@ -1,15 +1,19 @@
 import type { Middleware } from 'koa';
 import compose from 'koa-compose';
-import Provider, { type Adapter, type ClientMetadata, type Configuration, type FindAccount, interactionPolicy } from 'oidc-provider';
+import Provider, { type Adapter, type ClientMetadata, type Configuration, type FindAccount } from 'oidc-provider';
 import type { Config } from '../config/index.ts';
 import type { Signer } from '../keys/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { ACR_VALUES } from './acr.ts';
 import { extraTokenClaims } from './claims.ts';
 import { EXTRA_CLIENT_METADATA, validateExtraClientMetadata } from './client-metadata.ts';
 import { EngineSigningKey } from './external-key.ts';
+import { loadExistingGrant } from './grants.ts';
+import { buildInteractionPolicy } from './interaction-policy.ts';
 import { issuerPath } from './mount.ts';
-import { logoutSource, postLogoutSuccessSource, renderError } from './pages.ts';
+import { createEnginePages } from './pages.ts';
 import { createResourcePolicy } from './resources.ts';
+import { DEFAULT_SIGN_IN_POLICY, type TenantSignInPolicy } from './tenant-policy.ts';
 import type { TokenEndpoints } from './token-endpoints.ts';
 
 /** Engine routes (relative to the issuer). Discovery advertises them; RPs never hard-code them. */
@@ -48,6 +52,8 @@ export interface ProviderOptions {
   /** RFC 8707 resource of IAM's own API (`<issuer>/v1`). */
   apiAudience: string;
   findAccount: FindAccount;
+  /** Sign-in rules of a client's tenant (MFA policy for step-up); default: the platform defaults. */
+  tenantPolicy?: (tenantId: string | null) => Promise<TenantSignInPolicy>;
   tokenEndpoints: Pick<TokenEndpoints, 'attach' | 'introspectionAllowedPolicy' | 'revocationAllowedPolicy'>;
   /** Storage per model; absent = the engine's in-memory adapter (unit tests only). */
   adapter?: (name: string) => Adapter;
@@ -82,7 +88,11 @@ export function refreshTokenTtl(t: Pick<Config['oidc'], 'refresh_token_idle_ttl_
  * - access tokens audience-restricted through resource indicators, JWT (RFC 9068, ES256) or
  *   opaque per client, sender-constrained with DPoP when the client asks;
  * - introspection and revocation for every token (JWT access tokens through src/oidc/token-endpoints.ts);
- * - RP-initiated and back-channel logout; our own pages for errors and logout.
+ * - RP-initiated and back-channel logout; our own pages for errors and logout;
+ * - sign-in through our interactions (interactions/): the login prompt also asks again when the
+ *   session's account is gone or a stronger `acr` is needed (step-up, src/oidc/interaction-policy.ts);
+ *   `acr`, `amr` and `auth_time` are in every ID token (mapped to `openid`); first-party clients
+ *   get their grant without a consent page (src/oidc/grants.ts).
  */
 export function buildProvider(opts: ProviderOptions): Provider {
   const t = opts.ttl;
@@ -90,6 +100,8 @@ export function buildProvider(opts: ProviderOptions): Provider {
   const prefix = issuerPath(opts.issuer);
   // `__Host-` cookies (Secure, Path=/, no Domain) wherever the issuer is https; plain http is development only.
   const cookiePrefix = opts.issuer.startsWith('https://') ? '__Host-' : '';
+  const pages = createEnginePages({ assetsBase: prefix });
+  const tenantPolicy = opts.tenantPolicy ?? (async () => ({ ...DEFAULT_SIGN_IN_POLICY }));
 
   const configuration: Configuration = {
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
@@ -115,9 +127,10 @@ export function buildProvider(opts: ProviderOptions): Provider {
     clockTolerance: 5,
     subjectTypes: ['public'],
     scopes: [...ENGINE_SCOPES],
-    acrValues: [],
+    acrValues: [...ACR_VALUES],
     claims: {
-      openid: ['sub'],
+      // acr/amr/auth_time: how and when the user signed in, in every ID token (and userinfo).
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'locale', 'picture', 'updated_at'],
       acr: null,
@@ -160,17 +173,14 @@ export function buildProvider(opts: ProviderOptions): Provider {
     // Revoking one access token leaves its grant; every other revocation (refresh token, reuse,
     // logout) takes the whole grant — and with it every token, JWTs included (revoked_grants).
     revokeGrantPolicy: (ctx) => !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken),
-    loadExistingGrant: async (ctx) => {
-      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId ?? '');
-      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
-    },
+    loadExistingGrant: loadExistingGrant as Configuration['loadExistingGrant'],
     extraTokenClaims: extraTokenClaims as Configuration['extraTokenClaims'],
     formats: { bitsOfOpaqueRandomness: 256, customizers: { jwt: undefined } },
     interactions: {
-      policy: interactionPolicy.base(),
+      policy: buildInteractionPolicy({ tenantPolicy }),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
-    renderError: renderError as Configuration['renderError'],
+    renderError: pages.renderError as Configuration['renderError'],
     ttl: {
       AccessToken: () => t.access_token_ttl_s,
       ClientCredentials: () => t.client_credentials_ttl_s,
@@ -199,8 +209,8 @@ export function buildProvider(opts: ProviderOptions): Provider {
       dPoP: { enabled: true, nonceSecret: opts.dpopNonceSecret, requireNonce: () => false, allowReplay: false },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: logoutSource as never,
-        postLogoutSuccessSource: postLogoutSuccessSource as never,
+        logoutSource: pages.logoutSource as never,
+        postLogoutSuccessSource: pages.postLogoutSuccessSource as never,
       },
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },

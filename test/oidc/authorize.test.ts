@@ -29,7 +29,7 @@ function expectErrorPageWithoutRedirect(res: Response, body: string) {
   expect(body).not.to.match(/<script|https?:\/\/(?!app\.example\.test)[^"'<\s]*\.(js|css)/);
 }
 
-/** What sits at /authorize until sign-in lands, and every way a request to it must fail safely. */
+/** The authorization endpoint's way into sign-in, and every way a request to it must fail safely. */
 describe('oidc: authorization endpoint', function () {
   this.timeout(60_000);
   let t: TestService;
@@ -60,7 +60,7 @@ describe('oidc: authorization endpoint', function () {
     await t?.stop();
   });
 
-  it('a valid request goes (303) to the interim "sign-in is not available yet" page with login-page headers', async () => {
+  it('a valid request goes (303) to the sign-in pages, which carry the login-page headers', async () => {
     const res = await get(authorizeUrl(t, base), { origin: 'https://app.example.test' });
     expect(res.status).to.equal(303);
     // RFC 9700 §2.6: no CORS at the authorization endpoint.
@@ -73,17 +73,24 @@ describe('oidc: authorization endpoint', function () {
       .to.match(/path=\//i)
       .and.match(/httponly/i)
       .and.match(/samesite=lax/i);
+    const cookie = cookies.map((c) => c.split(';')[0]).join('; ');
 
-    const page = await get(new URL(location, t.url).toString(), { cookie: cookies.map((c) => c.split(';')[0]).join('; ') });
+    const entry = await get(new URL(location, t.url).toString(), { cookie });
+    expect(entry.status).to.equal(303);
+    expect(entry.headers.get('location')).to.equal(`${location}/identifier`);
+
+    const page = await get(new URL(`${location}/identifier`, t.url).toString(), { cookie });
     const html = await page.text();
     expect(page.status).to.equal(200);
-    expect(html).to.include('Sign-in is not available yet');
-    expect(html).not.to.match(/<form|<input|password/i);
+    expect(html).to.include('<form method="post"');
+    expect(html).to.match(/name="csrf" value="[A-Za-z0-9_-]{43}"/);
     expect(html).not.to.match(/<script/i);
     expect(html).not.to.match(/(src|href)=["']https?:/i);
     const csp = page.headers.get('content-security-policy') ?? '';
     expect(csp).to.include("default-src 'none'");
     expect(csp).to.include("frame-ancestors 'none'");
+    expect(csp).to.match(/style-src 'nonce-[A-Za-z0-9+/=]{22,}'/);
+    expect(csp).to.include("form-action 'self' https://app.example.test");
     expect(csp).not.to.include('unsafe-inline');
     expect(page.headers.get('x-frame-options')).to.equal('DENY');
     expect(page.headers.get('referrer-policy')).to.equal('no-referrer');
@@ -261,7 +268,7 @@ describe('oidc: issuer with a path, behind a TLS-terminating proxy', function ()
     expect(await res.json()).to.deep.equal(t.service.keys.jwks());
   });
 
-  it('authorization requests under the path reach the interim page with __Host- cookies', async () => {
+  it('authorization requests under the path reach the sign-in pages with __Host- cookies', async () => {
     const client = await makeClient(t, { grant_types: ['authorization_code'], redirect_uris: [REDIRECT], allowed_scopes: ['openid'] });
     const { challenge } = pkce();
     const u = new URL('/oidc/authorize', t.url);
@@ -284,8 +291,14 @@ describe('oidc: issuer with a path, behind a TLS-terminating proxy', function ()
       .to.match(/;\s*secure/i)
       .and.match(/path=\//i);
     expect(interaction).not.to.match(/domain=/i);
-    const page = await fetch(new URL(location, t.url), { headers: proxied });
+    const cookie = cookies.map((c) => c.split(';')[0]).join('; ');
+    const entry = await fetch(new URL(location, t.url), { headers: { ...proxied, cookie }, redirect: 'manual' });
+    expect(entry.status).to.equal(303);
+    expect(entry.headers.get('location')).to.equal(`${location}/identifier`);
+    const page = await fetch(new URL(`${location}/identifier`, t.url), { headers: { ...proxied, cookie } });
     expect(page.status).to.equal(200);
-    expect(await page.text()).to.include('Sign-in is not available yet');
+    const html = await page.text();
+    expect(html).to.include(`action="${location}/identifier"`);
+    expect(html).to.match(/<link rel="stylesheet" href="\/oidc\/assets\/iam\.[0-9a-f]{12}\.css" nonce="/);
   });
 });

@@ -1,0 +1,117 @@
+import type { Context } from 'koa';
+import { recordAudit } from '../src/audit/index.ts';
+import { getTotpCredential } from '../src/mfa/index.ts';
+import { ACR_LEVEL, acrForAmr, acrLevel, normalizeAmr, requiredAcrLevel } from '../src/oidc/acr.ts';
+import { LOGIN_REASONS } from '../src/oidc/interaction-policy.ts';
+import type { Flow } from './flow.ts';
+import { redirect303 } from './redirect.ts';
+import { clearState } from './state.ts';
+
+/**
+ * The login prompt as a sequence of steps. Which page comes next depends only on what the
+ * interaction has established (`flow.state`), the account's second factors and what the request
+ * and the tenant require — so every page can be reloaded, and a step reached out of order is
+ * sent back to the one that is due.
+ */
+export type LoginStep = 'identifier' | 'password' | 'totp' | 'recovery-code' | 'unmet' | 'no-method';
+
+/** Second factors the account can use at sign-in (passkeys join with their slice). */
+export async function secondFactorsOf(flow: Flow, userId: string): Promise<string[]> {
+  return (await getTotpCredential(flow.deps.db, userId)) ? ['totp'] : [];
+}
+
+/**
+ * Step-up: the request came with a signed-in session and the only unmet login check is ours
+ * (`mfa_required`), so the session's first factor stands and only a second one is asked for.
+ * Anything else — no session, `prompt=login`, `max_age` passed, another account hinted — is a
+ * full sign-in.
+ */
+export function isStepUp(flow: Flow): boolean {
+  return (
+    flow.prompt.name === 'login' &&
+    !!flow.session?.accountId &&
+    !flow.state.fullLogin &&
+    flow.prompt.reasons.length > 0 &&
+    flow.prompt.reasons.every((r) => r === LOGIN_REASONS.mfaRequired)
+  );
+}
+
+/** Fills a fresh step-up state from the session (once per interaction). */
+export async function prepareLoginState(flow: Flow): Promise<void> {
+  if (flow.state.userId || !isStepUp(flow) || !flow.session) return;
+  const user = await flow.deps.db('users').where({ id: flow.session.accountId, status: 'active' }).whereNull('deleted_at').first('email');
+  if (!user) return;
+  flow.state = {
+    email: user.email ?? undefined,
+    userId: flow.session.accountId,
+    amr: [...(flow.session.amr ?? [])],
+    factors: await secondFactorsOf(flow, flow.session.accountId),
+    stepUp: true,
+  };
+  await flow.save();
+}
+
+/** The level this request needs: its `acr_values`, at least the tenant's MFA policy. */
+export const requiredLevel = (flow: Flow): number => requiredAcrLevel(flow.params.acr_values, flow.tenant.mfa);
+
+export function nextLoginStep(flow: Flow): LoginStep | 'complete' {
+  const s = flow.state;
+  if (!s.userId) {
+    if (!flow.tenant.methods.includes('password')) return 'no-method';
+    return s.email ? 'password' : 'identifier';
+  }
+  const achieved = acrLevel(acrForAmr(s.amr));
+  const required = requiredLevel(flow);
+  const factors = s.factors ?? [];
+  const hasSecond = s.amr.includes('otp') || s.amr.includes('hwk') || s.amr.includes('swk');
+  // A second factor the user set up is always used; one the request or tenant needs must exist.
+  if (achieved >= required && (hasSecond || factors.length === 0)) return 'complete';
+  if (required > ACR_LEVEL['urn:infranotes:acr:mfa']) return 'unmet';
+  if (!hasSecond && factors.includes('totp')) return 'totp';
+  return 'unmet';
+}
+
+/** After a step succeeded: the next page, or the end of the login. */
+export async function advance(ctx: Context, flow: Flow): Promise<void> {
+  const next = nextLoginStep(flow);
+  if (next === 'complete') return completeLogin(ctx, flow);
+  await flow.save();
+  redirect303(ctx, flow.url(next));
+}
+
+/**
+ * Hands the login to the engine — `{ accountId, acr, amr, ts }` — and sends the browser back to
+ * the authorization request. The session id rotates when the engine resumes. A step-up keeps the
+ * session's sign-in time (a second factor proves presence, not a fresh first factor).
+ */
+export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
+  const { state, deps } = flow;
+  const accountId = state.userId as string;
+  const amr = normalizeAmr(state.amr);
+  const acr = acrForAmr(amr);
+  let ts = Math.floor(Date.now() / 1000);
+  if (state.stepUp && flow.session?.uid) {
+    const session = await deps.provider().Session.findByUid(flow.session.uid);
+    if (session?.loginTs) ts = session.loginTs;
+  }
+  const meta = flow.requestMeta(ctx);
+  await deps.db.transaction(async (trx) => {
+    await trx('users').where({ id: accountId }).update({ last_login_at: trx.fn.now() });
+    await recordAudit(trx, {
+      action: 'auth.signin.succeeded',
+      actor: { type: 'user', id: accountId },
+      outcome: 'success',
+      target: { type: 'user', id: accountId },
+      tenantId: meta.tenantId,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      requestId: meta.requestId,
+      details: { client_id: flow.client.clientId, acr, amr, step_up: Boolean(state.stepUp), interaction: flow.uid },
+    });
+  });
+  await clearState(deps.store, flow.uid);
+  const returnTo = await deps
+    .provider()
+    .interactionResult(ctx.req, ctx.res, { login: { accountId, acr, amr, ts, remember: true } }, { mergeWithLastSubmission: false });
+  redirect303(ctx, returnTo, [new URL(deps.issuer).origin]);
+}

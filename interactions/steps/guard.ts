@@ -1,0 +1,22 @@
+import type { Context } from 'koa';
+import type { Flow } from '../flow.ts';
+import { type LoginStep, nextLoginStep, prepareLoginState } from '../login.ts';
+import { redirect303 } from '../redirect.ts';
+
+/**
+ * True when `ctx` may be handled as one of `steps` of the login; otherwise the browser is sent
+ * (303) to the page that is due — a page reached out of order or replayed after the fact does
+ * nothing. Recovery codes stand in for TOTP wherever TOTP is due.
+ */
+export async function atLoginStep(ctx: Context, flow: Flow, steps: readonly LoginStep[]): Promise<boolean> {
+  if (flow.prompt.name !== 'login') {
+    redirect303(ctx, flow.url());
+    return false;
+  }
+  await prepareLoginState(flow);
+  const due = nextLoginStep(flow);
+  const allowed = (due !== 'complete' && steps.includes(due)) || (due === 'totp' && steps.includes('recovery-code'));
+  if (allowed) return true;
+  redirect303(ctx, flow.url(due === 'complete' ? '' : due));
+  return false;
+}

@@ -1,0 +1,39 @@
+import { button, errorSummary, postForm, textField } from '../components.ts';
+import { html } from '../html.ts';
+import type { PageContent } from '../layout.ts';
+import { cancelAction, type StepPageModel } from './common.ts';
+
+/** Step 1: who is signing in (nothing about the account is looked up or revealed here). */
+export function identifierPage(m: StepPageModel & { email?: string }): PageContent {
+  const { t } = m.tr;
+  const errors = m.errors ?? [];
+  const emailError = errors.find((e) => e.field === 'email')?.message;
+  return {
+    title: t('identifier.title'),
+    hasErrors: errors.length > 0,
+    formTargets: m.formTargets,
+    body: html`${errorSummary(t('common.error_summary_title'), errors)}
+<h1>${t('identifier.title')}</h1>
+<p class="lead">${t('common.continue_to', { client: m.clientName })}</p>
+${postForm(
+  m.action,
+  m.csrf,
+  html`${textField({
+    id: 'email',
+    name: 'email',
+    type: 'email',
+    label: t('identifier.email_label'),
+    value: m.email,
+    autocomplete: 'username',
+    inputmode: 'email',
+    error: emailError,
+    autofocus: errors.length === 0,
+    maxlength: 320,
+    spellcheck: false,
+  })}
+<div class="actions">${button(t('identifier.submit'))}</div>`,
+  { novalidate: true },
+)}
+<div class="secondary-actions">${cancelAction(m)}</div>`,
+  };
+}
