@@ -172,6 +172,13 @@ export function createKeyService(opts: KeyServiceOptions): KeyService {
     async start() {
       const changes = await maintain();
       await serial(load);
+      // Another instance may hold the lock mid-bootstrap (instances starting together on an
+      // empty database): wait for its commit rather than start without keys.
+      for (let attempt = 0; KEY_PURPOSES.some((p) => !snapshot.active[p]) && attempt < 100; attempt++) {
+        await new Promise((r) => setTimeout(r, 100));
+        changes.push(...(await maintain()));
+        await serial(load);
+      }
       if (!timer) {
         timer = setInterval(scheduleTick, k.refresh_interval_s * 1000);
         timer.unref();

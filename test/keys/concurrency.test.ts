@@ -34,6 +34,9 @@ describe('keys: one job runner at a time (advisory lock)', function () {
       await tdb.db('signing_keys').delete();
       const { a, b } = pair();
       const [ca, cb] = await Promise.all([a.start(), b.start()]);
+      // Whichever lost the race waited for the winner's commit: both can sign right away.
+      expect(a.activeSigner('access').kid).to.equal(b.activeSigner('access').kid);
+      expect(a.activeSigner('refresh').kid).to.equal(b.activeSigner('refresh').kid);
       await Promise.all([a.stop(), b.stop()]);
       expect(ca.length + cb.length).to.equal(2);
       expect((await keyRows(tdb.db)).map((r) => `${r.purpose}:${r.state}`).sort()).to.deep.equal(['access:active', 'refresh:active']);
