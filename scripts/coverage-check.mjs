@@ -19,7 +19,7 @@ let failed = false;
 for (const [dir, min] of Object.entries(thresholds)) {
   if (dir.startsWith('_')) continue;
   const t = totals[dir];
-  const pct = t && t.total ? (100 * t.covered) / t.total : 0;
+  const pct = t?.total ? (100 * t.covered) / t.total : 0;
   const ok = pct >= min;
   failed ||= !ok;
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${dir.padEnd(22)} ${pct.toFixed(1).padStart(5)}% lines (min ${min}%)`);

@@ -20,7 +20,9 @@ describe('oidc adapter: postgres specifics', () => {
     await b.adapterFor('Session').upsert(sid, payload, 60);
     const found = (await b.adapterFor('Session').find(sid)) as Record<string, unknown>;
     expect(found.state).to.equal('a\u0000b');
-    expect(((await b.adapterFor('Session').findByUid?.('uid-nul')) as Record<string, unknown>).state).to.equal('a\u0000b');
+    const byUid = b.adapterFor('Session').findByUid;
+    expect(byUid).to.be.a('function');
+    expect(((await byUid?.call(b.adapterFor('Session'), 'uid-nul')) as Record<string, unknown> | undefined)?.state).to.equal('a\u0000b');
   });
 
   it('fills the indexed columns and stores the hash as id', async () => {
