@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** 32 random bytes, base64url (43 characters): shown once, stored only as its SHA-256. */
 export function generateClientSecret(): string {
@@ -10,7 +10,8 @@ export function generateClientSecret(): string {
  * adds nothing for a generated 256-bit value and would cap client_credentials throughput.
  */
 export function hashClientSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+  // One-shot hash: runs on every client authentication, where a Hash object costs measurably more.
+  return hash('sha256', secret, 'buffer');
 }
 
 /** The last four characters, for operators to tell secrets apart. */

@@ -202,7 +202,7 @@ export function createTokenEndpoints(opts: TokenEndpointOptions) {
     if (cache.knownRevoked(c.jti)) return INACTIVE;
     const status = await revocationStatus(db, { jti: c.jti, grantId: c.grant_id });
     if (status.token || status.grant) {
-      cache.rememberRevoked(c.jti, c.exp);
+      cache.rememberRevoked(c.jti, c.exp, token);
       return INACTIVE;
     }
     const response = activeResponse(c);

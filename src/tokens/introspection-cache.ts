@@ -1,4 +1,4 @@
-import type { IntrospectionResponse } from './introspection.ts';
+import { INACTIVE, type IntrospectionResponse } from './introspection.ts';
 
 export interface IntrospectionCacheOptions {
   /** How long a positive answer is reused (0 disables the cache). */
@@ -23,7 +23,7 @@ export interface IntrospectionCache {
   /** True when this instance already read from the database that the token (or its grant) is revoked. */
   knownRevoked(jti: string): boolean;
   /** Remembers a revocation read from the database until the token would expire anyway (revocations are final). */
-  rememberRevoked(jti: string, expSeconds: number): void;
+  rememberRevoked(jti: string, expSeconds: number, token?: string): void;
   clear(): void;
   readonly size: number;
 }
@@ -53,6 +53,8 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
   // repeated presentations of a revoked token then cost no database read.
   const revoked = new Map<string, number>();
   const byToken = new Map<string, string>();
+  // Revoked token strings: a revoked token presented again is refused without re-verifying it.
+  const revokedTokens = new Map<string, string>();
 
   const drop = (jti: string) => {
     const e = entries.get(jti);
@@ -96,7 +98,9 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
     },
     getByToken(token) {
       const jti = byToken.get(token);
-      return jti === undefined ? undefined : this.get(jti);
+      if (jti !== undefined) return this.get(jti);
+      const revokedJti = revokedTokens.get(token);
+      return revokedJti !== undefined && this.knownRevoked(revokedJti) ? INACTIVE : undefined;
     },
     set(jti, grantId, response, expSeconds, token) {
       if (ttl <= 0 || !response.active) return;
@@ -135,14 +139,20 @@ export function createIntrospectionCache(opts: IntrospectionCacheOptions): Intro
       revoked.delete(jti);
       return false;
     },
-    rememberRevoked(jti, expSeconds) {
+    rememberRevoked(jti, expSeconds, token) {
       const until = expSeconds * 1000;
       if (until <= now()) return;
       revoked.set(jti, until);
+      if (token) revokedTokens.set(token, jti);
       while (revoked.size > max) {
         const oldest = revoked.keys().next().value;
         if (oldest === undefined) break;
         revoked.delete(oldest);
+      }
+      while (revokedTokens.size > max) {
+        const oldest = revokedTokens.keys().next().value;
+        if (oldest === undefined) break;
+        revokedTokens.delete(oldest);
       }
     },
     clear() {
