@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { envelopeKekId } from '../crypto/envelope.ts';
 import { KeyError } from './errors.ts';
 
 /**
@@ -21,10 +22,8 @@ export interface PrivateKeyEnvelope {
 const b64u = (b: Buffer) => b.toString('base64url');
 const fromB64u = (s: string) => Buffer.from(s, 'base64url');
 
-/** A short, non-reversible identifier of a KEK (domain-separated SHA-256, 16 hex chars). */
-export function kekId(kek: Buffer): string {
-  return createHash('sha256').update('iam-kek-id\0').update(kek).digest('hex').slice(0, 16);
-}
+/** A short, non-reversible identifier of a KEK: one fingerprint for every envelope in the service. */
+export const kekId: (kek: Buffer) => string = envelopeKekId;
 
 function assertKek(kek: Buffer): void {
   // A caller mistake, not bad data: config validation already guarantees 32 bytes.
