@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import type { PasswordService } from '../src/identity/index.ts';
+import type { Mailer } from '../src/mail/index.ts';
 import type { Logger } from '../src/observability/logger.ts';
 import type { TenantSignInPolicy } from '../src/oidc/tenant-policy.ts';
 import type { FactorGuard } from '../src/security/index.ts';
 import type { KeyValueStore } from '../src/store/types.ts';
+import type { PasskeyService } from '../src/webauthn/index.ts';
 
 /** Everything the sign-in steps use; built once in src/app.ts. */
 export interface InteractionDeps {
@@ -23,6 +25,12 @@ export interface InteractionDeps {
   passwords: PasswordService;
   /** Throttle + durable lockout around second-factor verifications. */
   guard: FactorGuard;
+  /** Passkey ceremonies (ADR-0014); offered only where `passkeys.relyingParty.available`. */
+  passkeys?: PasskeyService;
   tenantPolicy(tenantId: string | null): Promise<TenantSignInPolicy>;
+  /** Outgoing mail (magic links, password reset): SMTP or the development mailbox. */
+  mailer: Mailer;
+  /** Deployment allows self sign-up (`auth.self_signup`); a tenant may still refuse it. */
+  selfSignup?: boolean;
   logger: Logger;
 }

@@ -7,15 +7,22 @@ import { messagePage } from '../views/pages/message.ts';
 import { assetRoutes } from './assets.ts';
 import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
+import { emailVerificationLanding } from './email-verification.ts';
 import { InteractionExpired, loadFlow, translatorFor } from './flow.ts';
+import { magicLinkLanding } from './magic-link.ts';
+import { passwordResetLanding } from './password-reset.ts';
 import { ownOrigin } from './redirect.ts';
 import type { Step } from './step.ts';
 import { abortStep } from './steps/abort.ts';
 import { noMethodStep, unmetStep } from './steps/blocked.ts';
 import { consentStep } from './steps/consent.ts';
+import { forgotPasswordStep } from './steps/forgot-password.ts';
 import { identifierStep } from './steps/identifier.ts';
+import { magicLinkStep } from './steps/magic-link.ts';
+import { passkeyOptionsStep, passkeyStep } from './steps/passkey.ts';
 import { passwordStep } from './steps/password.ts';
 import { recoveryCodeStep } from './steps/recovery-code.ts';
+import { signUpStep } from './steps/sign-up.ts';
 import { startStep } from './steps/start.ts';
 import { switchAccountStep } from './steps/switch-account.ts';
 import { totpStep } from './steps/totp.ts';
@@ -29,6 +36,11 @@ export const STEPS: readonly Step[] = [
   passwordStep,
   totpStep,
   recoveryCodeStep,
+  magicLinkStep,
+  forgotPasswordStep,
+  signUpStep,
+  passkeyStep,
+  passkeyOptionsStep,
   unmetStep,
   noMethodStep,
   consentStep,
@@ -103,7 +115,9 @@ function checkForm(ctx: Context, deps: InteractionDeps, csrf: ReturnType<typeof 
     throw new CsrfRejected('foreign origin');
   }
   const body = (ctx.request as { body?: unknown }).body;
-  const token = body && typeof body === 'object' ? (body as Record<string, unknown>).csrf : undefined;
+  const fromForm = body && typeof body === 'object' ? (body as Record<string, unknown>).csrf : undefined;
+  // The passkey script's options call (fetch, JSON) sends it as a header a foreign page cannot set.
+  const token = fromForm ?? (ctx.get('x-csrf-token') || undefined);
   if (!csrf.verify(String(ctx.params.uid ?? ''), token)) throw new CsrfRejected(token === undefined ? 'token missing' : 'token wrong');
 }
 
@@ -133,6 +147,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       );
     }
   }
+  magicLinkLanding(router, deps, { errors, parseForm });
+  passwordResetLanding(router, deps, { errors, parseForm });
+  emailVerificationLanding(router, deps, { errors, parseForm });
   assetRoutes(router, deps.prefix);
   return router;
 }

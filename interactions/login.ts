@@ -3,6 +3,7 @@ import { recordAudit } from '../src/audit/index.ts';
 import { getTotpCredential } from '../src/mfa/index.ts';
 import { ACR_LEVEL, acrForAmr, acrLevel, normalizeAmr, requiredAcrLevel } from '../src/oidc/acr.ts';
 import { LOGIN_REASONS } from '../src/oidc/interaction-policy.ts';
+import { countPasskeys } from '../src/webauthn/index.ts';
 import type { Flow } from './flow.ts';
 import { redirect303 } from './redirect.ts';
 import { clearState } from './state.ts';
@@ -13,12 +14,18 @@ import { clearState } from './state.ts';
  * and the tenant require — so every page can be reloaded, and a step reached out of order is
  * sent back to the one that is due.
  */
-export type LoginStep = 'identifier' | 'password' | 'totp' | 'recovery-code' | 'unmet' | 'no-method';
+export type LoginStep = 'identifier' | 'password' | 'totp' | 'recovery-code' | 'passkey' | 'unmet' | 'no-method';
 
-/** Second factors the account can use at sign-in (passkeys join with their slice). */
+/** Second factors the account can use at sign-in: TOTP, and passkeys where this issuer can offer them. */
 export async function secondFactorsOf(flow: Flow, userId: string): Promise<string[]> {
-  return (await getTotpCredential(flow.deps.db, userId)) ? ['totp'] : [];
+  const factors = (await getTotpCredential(flow.deps.db, userId)) ? ['totp'] : [];
+  if (passkeysAvailable(flow) && (await countPasskeys(flow.deps.db, userId)) > 0) factors.push('passkey');
+  return factors;
 }
+
+/** Passkeys work on this issuer (a `localhost` or https host, ADR-0014) and the tenant allows them. */
+export const passkeysAvailable = (flow: Flow): boolean =>
+  !!flow.deps.passkeys?.relyingParty.available && flow.tenant.methods.includes('passkey');
 
 /**
  * Step-up: the request came with a signed-in session and the only unmet login check is ours
@@ -66,8 +73,11 @@ export function nextLoginStep(flow: Flow): LoginStep | 'complete' {
   const hasSecond = s.amr.includes('otp') || s.amr.includes('hwk') || s.amr.includes('swk');
   // A second factor the user set up is always used; one the request or tenant needs must exist.
   if (achieved >= required && (hasSecond || factors.length === 0)) return 'complete';
-  if (required > ACR_LEVEL['urn:infranotes:acr:mfa']) return 'unmet';
+  const hasPasskey = s.amr.includes('hwk') || s.amr.includes('swk');
+  // Phishing-resistant is only reachable with a passkey (user verification required at its step).
+  if (required > ACR_LEVEL['urn:infranotes:acr:mfa']) return !hasPasskey && factors.includes('passkey') ? 'passkey' : 'unmet';
   if (!hasSecond && factors.includes('totp')) return 'totp';
+  if (!hasSecond && factors.includes('passkey')) return 'passkey';
   return 'unmet';
 }
 

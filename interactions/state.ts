@@ -20,6 +20,8 @@ export interface SignInState {
   stepUp?: boolean;
   /** The person chose "use a different account": full sign-in even where step-up would do. */
   fullLogin?: boolean;
+  /** The pending passkey ceremony's challenge handle (ADR-0014: kept server-side, single use). */
+  passkeyChallenge?: string;
 }
 
 const key = (uid: string) => `signin:${uid}`;
@@ -42,6 +44,7 @@ export async function loadState(store: KeyValueStore, uid: string): Promise<Sign
       ...(Array.isArray(v.factors) ? { factors: strings(v.factors) } : {}),
       ...(v.stepUp === true ? { stepUp: true } : {}),
       ...(v.fullLogin === true ? { fullLogin: true } : {}),
+      ...(typeof v.passkeyChallenge === 'string' ? { passkeyChallenge: v.passkeyChallenge } : {}),
     };
   } catch {
     return undefined;

@@ -45,6 +45,7 @@ import {
   revocationStatus,
   TOKEN_REVOCATION_CHANNEL,
 } from './tokens/index.ts';
+import { createPasskeyService, relyingPartyFromConfig } from './webauthn/index.ts';
 
 export interface ServiceOptions {
   /** Log destination (tests capture logs). */
@@ -284,6 +285,13 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     // same brute-force layers around second factors; both fail closed when the store is down.
     const passwords = await createPasswordServiceFromConfig(config, { store, logger });
     const factorGuard = createFactorGuard({ throttle: passwords.throttle, lockoutThreshold: config.auth.lockout_threshold, logger });
+    // Passkeys (ADR-0014): same throttle and guard; unavailable (and not offered) on an IP or plain-http issuer.
+    const passkeys = createPasskeyService({
+      relyingParty: relyingPartyFromConfig(config),
+      throttle: passwords.throttle,
+      guard: factorGuard,
+      logger,
+    });
 
     const routers: Router[] = [
       operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
@@ -298,7 +306,10 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         cookieKeys,
         passwords,
         guard: factorGuard,
+        passkeys,
         tenantPolicy,
+        mailer,
+        selfSignup: config.auth.self_signup,
         logger,
       }),
       permissionRoutes({

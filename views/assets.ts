@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadPasskeyBrowserAssets } from '../src/webauthn/index.ts';
 
 /** Where assets are served, below the issuer path. */
 export const ASSETS_PATH = '/assets';
@@ -14,11 +15,12 @@ export interface Asset {
   readonly type: string;
   readonly body: Buffer;
   readonly etag: string;
+  /** Subresource integrity (`sha384-…`), put on the script tags that load it. */
+  readonly integrity: string;
 }
 
-/** Reads a file (default: from views/assets/) as an asset; add new ones to `ASSETS`. */
-export function loadAsset(file: string, type: string, dir = join(import.meta.dirname, 'assets')): Asset {
-  const body = readFileSync(join(dir, file));
+/** An asset from its bytes (`file` is the plain name; the served name gets a content hash). */
+export function assetFromBody(file: string, type: string, body: Buffer): Asset {
   const digest = createHash('sha256').update(body).digest('hex');
   const dot = file.lastIndexOf('.');
   return {
@@ -27,14 +29,26 @@ export function loadAsset(file: string, type: string, dir = join(import.meta.dir
     type,
     body,
     etag: `"${digest.slice(0, 32)}"`,
+    integrity: `sha384-${createHash('sha384').update(body).digest('base64')}`,
   };
+}
+
+/** Reads a file (default: from views/assets/) as an asset; add new ones to `ASSETS`. */
+export function loadAsset(file: string, type: string, dir = join(import.meta.dirname, 'assets')): Asset {
+  return assetFromBody(file, type, readFileSync(join(dir, file)));
 }
 
 /** The one stylesheet of every page. */
 export const STYLESHEET: Asset = loadAsset('iam.css', 'text/css; charset=utf-8');
 
-/** Every asset served under `<prefix>/assets/` (e.g. a passkey page's browser helper joins here). */
-export const ASSETS: readonly Asset[] = [STYLESHEET];
+/**
+ * The passkey pages' scripts (ADR-0014), served by us (never a CDN): `@simplewebauthn/browser`'s
+ * UMD bundle, then `passkey.js` — in this order, both `defer`, by nonce and with SRI.
+ */
+export const PASSKEY_SCRIPTS: readonly Asset[] = loadPasskeyBrowserAssets().map((a) => assetFromBody(a.plainName, a.type, a.body));
+
+/** Every asset served under `<prefix>/assets/`. */
+export const ASSETS: readonly Asset[] = [STYLESHEET, ...PASSKEY_SCRIPTS];
 
 /** The URL of an asset below the issuer path (`assetsBase`). */
 export const assetUrl = (assetsBase: string, asset: Asset): string => `${assetsBase}${ASSETS_PATH}/${asset.name}`;

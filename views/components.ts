@@ -31,6 +31,8 @@ export interface TextFieldOptions {
   autofocus?: boolean;
   maxlength?: number;
   spellcheck?: boolean;
+  /** `data-*` attributes (names without the prefix), e.g. for the passkey script. */
+  data?: Readonly<Record<string, string>>;
 }
 
 /** A labelled input with optional hint and inline error, wired with aria-describedby / aria-invalid. */
@@ -40,7 +42,7 @@ export function textField(o: TextFieldOptions): SafeHtml {
 <label for="${o.id}">${o.label}</label>
 ${o.hint ? html`<span class="hint" id="${o.id}-hint">${o.hint}</span>` : ''}
 ${o.error ? html`<span class="field-error" id="${o.id}-error">${o.error}</span>` : ''}
-<input id="${o.id}" name="${o.name}" type="${o.type ?? 'text'}"${attr('value', o.value)}${attr('autocomplete', o.autocomplete)}${attr('inputmode', o.inputmode)}${attr('maxlength', o.maxlength)}${attr('aria-describedby', described || undefined)}${o.error ? html` aria-invalid="true"` : ''}${o.spellcheck === false ? html` spellcheck="false" autocapitalize="none"` : ''} required${o.autofocus ? html` autofocus` : ''}>
+<input id="${o.id}" name="${o.name}" type="${o.type ?? 'text'}"${attr('value', o.value)}${attr('autocomplete', o.autocomplete)}${Object.entries(o.data ?? {}).map(([k, v]) => attr(`data-${k}`, v))}${attr('inputmode', o.inputmode)}${attr('maxlength', o.maxlength)}${attr('aria-describedby', described || undefined)}${o.error ? html` aria-invalid="true"` : ''}${o.spellcheck === false ? html` spellcheck="false" autocapitalize="none"` : ''} required${o.autofocus ? html` autofocus` : ''}>
 </div>`;
 }
 

@@ -55,7 +55,7 @@ export function renderDocument(page: PageContent, opts: { t: Translator; nonce: 
 <meta name="robots" content="noindex, nofollow">
 <title>${title}</title>
 <link rel="stylesheet" href="${assetUrl(opts.assetsBase, STYLESHEET)}" nonce="${opts.nonce}">
-${(page.scripts ?? []).map((s) => html`<script src="${assetUrl(opts.assetsBase, s)}" nonce="${opts.nonce}" defer></script>`)}
+${(page.scripts ?? []).map((s) => html`<script src="${assetUrl(opts.assetsBase, s)}" integrity="${s.integrity}" nonce="${opts.nonce}" defer></script>`)}
 </head>
 <body>
 <a class="skip-link" href="#main">${t('layout.skip')}</a>

@@ -7,7 +7,13 @@ import { atLoginStep } from './guard.ts';
 const render = (ctx: Parameters<NonNullable<Step['get']>>[0], flow: Flow, errors?: { field: string; message: string }[], status = 200) =>
   flow.render(
     ctx,
-    passwordPage({ ...flow.model('password', errors), email: flow.state.email ?? '', switchAction: flow.url('switch-account') }),
+    passwordPage({
+      ...flow.model('password', errors),
+      email: flow.state.email ?? '',
+      switchAction: flow.url('switch-account'),
+      forgotHref: flow.url('forgot-password'),
+      ...(flow.tenant.methods.includes('magic_link') ? { magicLinkAction: flow.url('magic-link') } : {}),
+    }),
     status,
   );
 

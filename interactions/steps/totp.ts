@@ -6,7 +6,12 @@ import { atLoginStep } from './guard.ts';
 import { mfaContext, verifySecondFactor } from './second-factor.ts';
 
 const page = (flow: Flow, errors?: { field: string; message: string }[]) =>
-  totpPage({ ...flow.model('totp', errors), email: flow.state.email, recoveryHref: flow.url('recovery-code') });
+  totpPage({
+    ...flow.model('totp', errors),
+    email: flow.state.email,
+    recoveryHref: flow.url('recovery-code'),
+    ...((flow.state.factors ?? []).includes('passkey') ? { passkeyHref: flow.url('passkey') } : {}),
+  });
 
 /** Second factor: a TOTP code (±1 step, each code accepted once — replays fail like wrong codes). */
 export const totpStep: Step = {

@@ -188,6 +188,8 @@ export const configSchema = z.object({
       password_max_length: int(64, 4_096).default(256),
       /** Consecutive failures per account and factor before the factor locks until a reset or an admin unlock (NIST: at most 100). */
       lockout_threshold: int(1, 100).default(100),
+      /** Self sign-up (email + password, verified by an emailed link) on the sign-in pages; a tenant can still refuse it (`settings.selfSignup: false`). */
+      self_signup: bool().default(false),
       /** Per-account (per factor) failures without any wait. */
       account_free_failures: int(0, 100).default(5),
       /** Per-account wait after the first failure beyond the free ones; doubles per further failure. */

@@ -12,7 +12,10 @@
  * | `urn:infranotes:acr:phr`    | 3     | phishing-resistant MFA (passkey with user verification) |
  *
  * `amr` values are RFC 8176's: `pwd` (password), `otp` (TOTP or a one-time recovery code),
- * `mfa` (more than one factor), later `hwk`/`swk` (passkeys) and `user` (user verification).
+ * `mfa` (more than one factor), `hwk`/`swk` (a device-bound / synced passkey) and `user` (the passkey
+ * verified the user: with `hwk`/`swk` a multi-factor authenticator on its own).
+ * RFC 8176 has no value for an emailed sign-in link: it is the custom `email` (possession of the
+ * mailbox; one factor, `pwd` level, never combined with `otp` into `mfa` — both are possession).
  */
 export const ACR = {
   pwd: 'urn:infranotes:acr:pwd',
@@ -32,10 +35,16 @@ export function acrLevel(acr: unknown): number {
   return typeof acr === 'string' && acr in ACR_LEVEL ? ACR_LEVEL[acr as AcrValue] : 0;
 }
 
-export const AMR = { pwd: 'pwd', otp: 'otp', mfa: 'mfa', hwk: 'hwk', swk: 'swk', user: 'user' } as const;
+export const AMR = { pwd: 'pwd', otp: 'otp', mfa: 'mfa', hwk: 'hwk', swk: 'swk', user: 'user', email: 'email' } as const;
 
 /** Methods that count as a knowledge or possession factor of their own. */
-const FACTOR_OF: Readonly<Record<string, string>> = { pwd: 'knowledge', otp: 'possession', hwk: 'possession', swk: 'possession' };
+const FACTOR_OF: Readonly<Record<string, string>> = {
+  pwd: 'knowledge',
+  otp: 'possession',
+  hwk: 'possession',
+  swk: 'possession',
+  email: 'possession',
+};
 
 /**
  * The normalised `amr` of a sign-in: known methods, de-duplicated, in a stable order, with `mfa`
@@ -44,12 +53,18 @@ const FACTOR_OF: Readonly<Record<string, string>> = { pwd: 'knowledge', otp: 'po
 export function normalizeAmr(methods: readonly string[]): string[] {
   const set = new Set(methods.filter((m) => m in FACTOR_OF || m === AMR.user));
   const kinds = new Set([...set].map((m) => FACTOR_OF[m]).filter(Boolean));
+  // A passkey with user verification (`user` next to `hwk`/`swk`) is a multi-factor cryptographic
+  // authenticator on its own (NIST SP 800-63B: possession plus PIN or biometric; ADR-0014).
+  if (set.has(AMR.user) && (set.has(AMR.hwk) || set.has(AMR.swk))) kinds.add('inherence');
   if (kinds.size >= 2) set.add(AMR.mfa);
-  const order = [AMR.pwd, AMR.hwk, AMR.swk, AMR.otp, AMR.user, AMR.mfa] as string[];
+  const order = [AMR.pwd, AMR.email, AMR.hwk, AMR.swk, AMR.otp, AMR.user, AMR.mfa] as string[];
   return [...set].sort((a, b) => order.indexOf(a) - order.indexOf(b));
 }
 
-/** The class a set of methods earns. Passkeys (phr) arrive with P3's passkey slice. */
+/**
+ * The class a set of methods earns: `phr` for a passkey with user verification (every WebAuthn
+ * assertion is bound to our origin and RP ID, ADR-0014), whether alone or after a password.
+ */
 export function acrForAmr(amr: readonly string[]): AcrValue | undefined {
   const methods = new Set(normalizeAmr(amr));
   if (methods.size === 0) return undefined;

@@ -9,6 +9,8 @@ export type SignInMethod = (typeof SIGN_IN_METHODS)[number];
 export interface TenantSignInPolicy {
   mfa: MfaPolicy;
   methods: SignInMethod[];
+  /** `settings.selfSignup`: false refuses self sign-up even where the deployment allows it. */
+  selfSignup?: boolean;
 }
 
 export const DEFAULT_SIGN_IN_POLICY: Readonly<TenantSignInPolicy> = Object.freeze({ mfa: 'optional', methods: [...SIGN_IN_METHODS] });
@@ -17,11 +19,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Reads `settings.mfa.policy` and `settings.signInMethods`, tolerating absent or malformed members. */
 export function parseTenantSignInPolicy(settings: unknown): TenantSignInPolicy {
-  const s = (settings && typeof settings === 'object' ? settings : {}) as { mfa?: { policy?: unknown }; signInMethods?: unknown };
+  const s = (settings && typeof settings === 'object' ? settings : {}) as {
+    mfa?: { policy?: unknown };
+    signInMethods?: unknown;
+    selfSignup?: unknown;
+  };
   const methods = Array.isArray(s.signInMethods)
     ? SIGN_IN_METHODS.filter((m) => (s.signInMethods as unknown[]).includes(m))
     : [...SIGN_IN_METHODS];
-  return { mfa: parseMfaPolicy(s.mfa?.policy), methods };
+  return { mfa: parseMfaPolicy(s.mfa?.policy), methods, ...(typeof s.selfSignup === 'boolean' ? { selfSignup: s.selfSignup } : {}) };
 }
 
 /**

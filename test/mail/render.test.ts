@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { issueToken } from '../../src/identity/one-time-tokens.ts';
 import { DevMailbox } from '../../src/mail/index.ts';
@@ -8,6 +8,7 @@ import { SmtpMailer } from '../../src/mail/smtp.ts';
 import { catalogueFor, en, MAIL_KINDS, type MailKind } from '../../src/mail/templates/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { testLogger } from '../support/services.ts';
+import { smtpListener } from '../support/smtp.ts';
 
 const ISSUER = 'https://id.example.test/iam';
 const opts = { issuer: ISSUER, productName: 'InfraNotes' };
@@ -119,56 +120,6 @@ describe('mail: templates and rendering', () => {
     expect(() => renderMail('magic_link', { token: TOKEN, expiresInMinutes: 0 }, opts)).to.throw(RangeError);
   });
 });
-
-/** A minimal SMTP listener (RFC 5321 happy path), enough for nodemailer to deliver one message. */
-function smtpListener(): { server: Server; messages: { from: string; to: string[]; data: string }[] } {
-  const messages: { from: string; to: string[]; data: string }[] = [];
-  const server = createServer((socket: Socket) => {
-    let buffer = '';
-    let inData = false;
-    let current = { from: '', to: [] as string[], data: '' };
-    const reply = (line: string) => socket.write(`${line}\r\n`);
-    reply('220 test.local ESMTP');
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      for (;;) {
-        if (inData) {
-          const end = buffer.indexOf('\r\n.\r\n');
-          if (end < 0) return;
-          current.data = buffer.slice(0, end).replace(/\r\n\.\./g, '\r\n.');
-          buffer = buffer.slice(end + 5);
-          inData = false;
-          messages.push(current);
-          current = { from: '', to: [], data: '' };
-          reply('250 2.0.0 queued as test');
-          continue;
-        }
-        const nl = buffer.indexOf('\r\n');
-        if (nl < 0) return;
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 2);
-        const verb = line.slice(0, 4).toUpperCase();
-        if (verb === 'EHLO' || verb === 'HELO') reply('250 test.local');
-        else if (verb === 'MAIL') {
-          current.from = line.slice(10);
-          reply('250 2.1.0 ok');
-        } else if (verb === 'RCPT') {
-          current.to.push(line.slice(8));
-          reply('250 2.1.5 ok');
-        } else if (verb === 'DATA') {
-          inData = true;
-          reply('354 end with <CRLF>.<CRLF>');
-        } else if (verb === 'QUIT') {
-          reply('221 bye');
-          socket.end();
-          return;
-        } else if (verb === 'RSET' || verb === 'NOOP') reply('250 ok');
-        else reply('502 not implemented');
-      }
-    });
-  });
-  return { server, messages };
-}
 
 describe('mail: delivery of rendered mail', function () {
   this.timeout(60_000);

@@ -7,7 +7,9 @@ import { cancelAction, identity, type StepPageModel } from './common.ts';
  * Step 2 for password accounts. Shown for every email typed — known or not — so it reveals
  * nothing about the account; the (hidden) username field lets password managers pair the two.
  */
-export function passwordPage(m: StepPageModel & { email: string; switchAction: string }): PageContent {
+export function passwordPage(
+  m: StepPageModel & { email: string; switchAction: string; magicLinkAction?: string; forgotHref?: string },
+): PageContent {
   const { t } = m.tr;
   const errors = m.errors ?? [];
   return {
@@ -35,7 +37,9 @@ ${textField({
 <div class="actions">${button(t('password.submit'))}</div>`,
   { novalidate: true },
 )}
+${m.forgotHref ? html`<p><a href="${m.forgotHref}">${t('reset.forgot')}</a></p>` : ''}
 <div class="secondary-actions">
+${m.magicLinkAction ? actionForm(m.magicLinkAction, m.csrf, t('magic_link.request'), 'secondary') : ''}
 ${actionForm(m.switchAction, m.csrf, t('common.switch_account'))}
 ${cancelAction(m)}
 </div>`,

@@ -4,7 +4,7 @@ import type { PageContent } from '../layout.ts';
 import { cancelAction, identity, type StepPageModel } from './common.ts';
 
 /** Second factor: the code of the user's authenticator app, with the way out to a recovery code. */
-export function totpPage(m: StepPageModel & { email?: string; recoveryHref: string }): PageContent {
+export function totpPage(m: StepPageModel & { email?: string; recoveryHref: string; passkeyHref?: string }): PageContent {
   const { t } = m.tr;
   const errors = m.errors ?? [];
   return {
@@ -34,6 +34,7 @@ ${postForm(
   { novalidate: true },
 )}
 <div class="secondary-actions">
+${m.passkeyHref ? html`<p><a href="${m.passkeyHref}">${t('totp.use_passkey')}</a></p>` : ''}
 <p><a href="${m.recoveryHref}">${t('totp.use_recovery')}</a></p>
 ${cancelAction(m)}
 </div>`,
