@@ -1,6 +1,7 @@
 import { actionForm, type FieldError } from '../components.ts';
 import { html, type SafeHtml } from '../html.ts';
-import type { Translator } from '../i18n.ts';
+import type { MessageKey, Translator } from '../i18n.ts';
+import type { PageContent } from '../layout.ts';
 
 /** What every sign-in step page gets: the translator, the interaction's CSRF token and where its forms go. */
 export interface StepPageModel {
@@ -24,4 +25,24 @@ export function cancelAction(m: StepPageModel): SafeHtml {
 
 export function identity(m: StepPageModel, email: string | undefined): SafeHtml {
   return email ? html`<p class="identity">${m.tr.t('common.signing_in_as', { email })}</p>` : html``;
+}
+
+/**
+ * "Check your email": the one answer to every emailed-link request (sign-in link, reset, sign-up),
+ * known address or not, so the page reveals nothing about the address typed.
+ */
+export function emailSentPage(
+  m: StepPageModel & { email: string; backHref: string },
+  keys: { title: MessageKey; body: MessageKey; hint?: MessageKey },
+): PageContent {
+  const { t } = m.tr;
+  return {
+    title: t(keys.title),
+    formTargets: m.formTargets,
+    body: html`<h1>${t(keys.title)}</h1>
+<p class="lead">${t(keys.body, { email: m.email })}</p>
+${keys.hint ? html`<p>${t(keys.hint)}</p>` : ''}
+<p><a href="${m.backHref}">${t('magic_link.back')}</a></p>
+<div class="secondary-actions">${cancelAction(m)}</div>`,
+  };
 }

@@ -2,24 +2,11 @@ import { button, postForm } from '../components.ts';
 import { html } from '../html.ts';
 import type { Translator } from '../i18n.ts';
 import type { PageContent } from '../layout.ts';
-import { cancelAction, type StepPageModel } from './common.ts';
+import { emailSentPage, type StepPageModel } from './common.ts';
 
-/**
- * "Check your email": the one answer to every magic-link request — known account or not,
- * throttled or not — so the page reveals nothing about the address typed.
- */
-export function magicLinkSentPage(m: StepPageModel & { email: string; backHref: string }): PageContent {
-  const { t } = m.tr;
-  return {
-    title: t('magic_link.sent_title'),
-    formTargets: m.formTargets,
-    body: html`<h1>${t('magic_link.sent_title')}</h1>
-<p class="lead">${t('magic_link.sent_body', { email: m.email })}</p>
-<p>${t('magic_link.sent_hint')}</p>
-<p><a href="${m.backHref}">${t('magic_link.back')}</a></p>
-<div class="secondary-actions">${cancelAction(m)}</div>`,
-  };
-}
+/** "Check your email" after a magic-link request (same page for every address). */
+export const magicLinkSentPage = (m: StepPageModel & { email: string; backHref: string }): PageContent =>
+  emailSentPage(m, { title: 'magic_link.sent_title', body: 'magic_link.sent_body', hint: 'magic_link.sent_hint' });
 
 /**
  * Behind the emailed link (GET): a button, never an automatic sign-in — mail scanners follow

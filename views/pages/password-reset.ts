@@ -2,7 +2,7 @@ import { button, errorSummary, type FieldError, postForm, textField } from '../c
 import { html } from '../html.ts';
 import type { Translator } from '../i18n.ts';
 import type { PageContent } from '../layout.ts';
-import { cancelAction, type StepPageModel } from './common.ts';
+import { cancelAction, emailSentPage, type StepPageModel } from './common.ts';
 
 /** "Forgot your password?": the address to send a reset link to (nothing is looked up here). */
 export function resetRequestPage(m: StepPageModel & { email?: string; backHref: string }): PageContent {
@@ -40,17 +40,8 @@ ${postForm(
 }
 
 /** The one answer to every reset request, known address or not. */
-export function resetSentPage(m: StepPageModel & { email: string; backHref: string }): PageContent {
-  const { t } = m.tr;
-  return {
-    title: t('reset.sent_title'),
-    formTargets: m.formTargets,
-    body: html`<h1>${t('reset.sent_title')}</h1>
-<p class="lead">${t('reset.sent_body', { email: m.email })}</p>
-<p><a href="${m.backHref}">${t('magic_link.back')}</a></p>
-<div class="secondary-actions">${cancelAction(m)}</div>`,
-  };
-}
+export const resetSentPage = (m: StepPageModel & { email: string; backHref: string }): PageContent =>
+  emailSentPage(m, { title: 'reset.sent_title', body: 'reset.sent_body' });
 
 /** Behind the emailed reset link: the new password (GET shows it, only the POST redeems the link). */
 export function resetFormPage(
@@ -148,17 +139,8 @@ ${textField({
 }
 
 /** After a sign-up request: the same page whether or not the address already had an account. */
-export function signUpSentPage(m: StepPageModel & { email: string; backHref: string }): PageContent {
-  const { t } = m.tr;
-  return {
-    title: t('signup.sent_title'),
-    formTargets: m.formTargets,
-    body: html`<h1>${t('signup.sent_title')}</h1>
-<p class="lead">${t('signup.sent_body', { email: m.email })}</p>
-<p><a href="${m.backHref}">${t('magic_link.back')}</a></p>
-<div class="secondary-actions">${cancelAction(m)}</div>`,
-  };
-}
+export const signUpSentPage = (m: StepPageModel & { email: string; backHref: string }): PageContent =>
+  emailSentPage(m, { title: 'signup.sent_title', body: 'signup.sent_body' });
 
 /** Behind the emailed verification link (GET): a button; only the POST redeems the link. */
 export function verifyConfirmPage(tr: Translator, m: { action: string; csrf: string; token: string; email: string }): PageContent {
