@@ -5,6 +5,7 @@ import { registerClientsCommands } from './commands/clients.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
+import { registerUsersCommands } from './commands/users.ts';
 import { runCommand } from './runtime.ts';
 
 const program = new Command('iam')
@@ -21,6 +22,7 @@ registerMigrateCommands(program, runCommand);
 registerKeysCommands(program, runCommand);
 registerAuditCommands(program, runCommand);
 registerClientsCommands(program, runCommand);
+registerUsersCommands(program, runCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -45,3 +45,18 @@ export {
   type PasswordVerification,
   type SetPasswordContext,
 } from './passwords.ts';
+export {
+  type CreateUserInput,
+  createUser,
+  type DisableOptions,
+  type DisableResult,
+  disableUser,
+  enableUser,
+  type GrantStorage,
+  getUser,
+  listUsers,
+  normalizeEmail,
+  setUserPassword,
+  type UserActor,
+  type UserRecord,
+} from './users.ts';
