@@ -11,12 +11,14 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
  */
 export function requestContextMiddleware(): Middleware {
   return async (ctx, next) => {
-    const inbound = ctx.get('x-request-id');
-    const requestId = SAFE_ID.test(inbound) ? inbound : randomUUID();
+    const headers = ctx.req.headers;
+    const inbound = headers['x-request-id'];
+    const requestId = typeof inbound === 'string' && SAFE_ID.test(inbound) ? inbound : randomUUID();
     // randomUUID draws from a pooled entropy cache: far cheaper per request than randomBytes.
-    const traceId = TRACEPARENT.exec(ctx.get('traceparent'))?.[1] ?? randomUUID().replaceAll('-', '');
+    const traceparent = headers.traceparent;
+    const traceId = (typeof traceparent === 'string' && TRACEPARENT.exec(traceparent)?.[1]) || randomUUID().replaceAll('-', '');
     ctx.state.requestId = requestId;
-    ctx.set('X-Request-Id', requestId);
+    ctx.res.setHeader('X-Request-Id', requestId);
     await requestContext.run({ requestId, traceId }, next);
   };
 }
