@@ -77,3 +77,28 @@ ${content}
 export function actionForm(action: string, csrf: string, label: string, variant: 'primary' | 'secondary' | 'link' = 'link'): SafeHtml {
   return postForm(action, csrf, button(label, { variant }));
 }
+
+/** The sign-in email field, identical wherever an address is asked for (label, autofill, limits). */
+export function emailField(o: {
+  label: string;
+  value?: string;
+  error?: string;
+  autofocus: boolean;
+  autocomplete?: string;
+  data?: TextFieldOptions['data'];
+}): SafeHtml {
+  return textField({
+    id: 'email',
+    name: 'email',
+    type: 'email',
+    label: o.label,
+    value: o.value,
+    autocomplete: o.autocomplete ?? 'username',
+    ...(o.data ? { data: o.data } : {}),
+    inputmode: 'email',
+    error: o.error,
+    autofocus: o.autofocus,
+    maxlength: 320,
+    spellcheck: false,
+  });
+}

@@ -1,4 +1,4 @@
-import { actionForm, type FieldError } from '../components.ts';
+import { actionForm, button, errorSummary, type FieldError, postForm, type TextFieldOptions, textField } from '../components.ts';
 import { html, type SafeHtml } from '../html.ts';
 import type { MessageKey, Translator } from '../i18n.ts';
 import type { PageContent } from '../layout.ts';
@@ -44,5 +44,48 @@ export function emailSentPage(
 ${keys.hint ? html`<p>${t(keys.hint)}</p>` : ''}
 <p><a href="${m.backHref}">${t('magic_link.back')}</a></p>
 <div class="secondary-actions">${cancelAction(m)}</div>`,
+  };
+}
+
+/** A second-factor page asking for one code (authenticator app, recovery code), with its ways out. */
+export function codeEntryPage(
+  m: StepPageModel & { email?: string },
+  o: {
+    keys: { title: MessageKey; lead: MessageKey; label: MessageKey; hint: MessageKey; submit: MessageKey };
+    field: Pick<TextFieldOptions, 'autocomplete' | 'inputmode' | 'maxlength'>;
+    /** Links to the other factors, shown above "cancel". */
+    alternatives: SafeHtml;
+  },
+): PageContent {
+  const { t } = m.tr;
+  const errors = m.errors ?? [];
+  return {
+    title: t(o.keys.title),
+    hasErrors: errors.length > 0,
+    formTargets: m.formTargets,
+    body: html`${errorSummary(t('common.error_summary_title'), errors)}
+<h1>${t(o.keys.title)}</h1>
+${identity(m, m.email)}
+<p>${t(o.keys.lead)}</p>
+${postForm(
+  m.action,
+  m.csrf,
+  html`${textField({
+    id: 'code',
+    name: 'code',
+    label: t(o.keys.label),
+    hint: t(o.keys.hint),
+    ...o.field,
+    error: errors.find((e) => e.field === 'code')?.message,
+    autofocus: errors.length === 0,
+    spellcheck: false,
+  })}
+<div class="actions">${button(t(o.keys.submit))}</div>`,
+  { novalidate: true },
+)}
+<div class="secondary-actions">
+${o.alternatives}
+${cancelAction(m)}
+</div>`,
   };
 }

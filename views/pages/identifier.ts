@@ -1,5 +1,5 @@
 import { PASSKEY_SCRIPTS } from '../assets.ts';
-import { button, errorSummary, postForm, textField } from '../components.ts';
+import { button, emailField, errorSummary, postForm } from '../components.ts';
 import { html } from '../html.ts';
 import type { PageContent } from '../layout.ts';
 import { cancelAction, type StepPageModel } from './common.ts';
@@ -21,20 +21,14 @@ export function identifierPage(m: StepPageModel & { email?: string; passkey?: Pa
 ${postForm(
   m.action,
   m.csrf,
-  html`${textField({
-    id: 'email',
-    name: 'email',
-    type: 'email',
+  html`${emailField({
     label: t('identifier.email_label'),
     value: m.email,
     // Conditional UI: the browser offers the account's passkeys in the email field's autofill.
     autocomplete: m.passkey ? 'username webauthn' : 'username',
     ...(m.passkey ? { data: passkeyAutofillData(m.passkey) } : {}),
-    inputmode: 'email',
     error: emailError,
     autofocus: errors.length === 0,
-    maxlength: 320,
-    spellcheck: false,
   })}
 <div class="actions">${button(t('identifier.submit'))}</div>`,
   { novalidate: true },

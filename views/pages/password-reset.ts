@@ -1,4 +1,4 @@
-import { button, errorSummary, type FieldError, postForm, textField } from '../components.ts';
+import { button, emailField, errorSummary, type FieldError, postForm, textField } from '../components.ts';
 import { html } from '../html.ts';
 import type { Translator } from '../i18n.ts';
 import type { PageContent } from '../layout.ts';
@@ -18,18 +18,11 @@ export function resetRequestPage(m: StepPageModel & { email?: string; backHref: 
 ${postForm(
   m.action,
   m.csrf,
-  html`${textField({
-    id: 'email',
-    name: 'email',
-    type: 'email',
+  html`${emailField({
     label: t('identifier.email_label'),
     value: m.email,
-    autocomplete: 'username',
-    inputmode: 'email',
     error: errors.find((e) => e.field === 'email')?.message,
     autofocus: errors.length === 0,
-    maxlength: 320,
-    spellcheck: false,
   })}
 <div class="actions">${button(t('reset.request_submit'))}</div>`,
   { novalidate: true },
@@ -103,18 +96,11 @@ export function signUpPage(m: StepPageModel & { email?: string; backHref: string
 ${postForm(
   m.action,
   m.csrf,
-  html`${textField({
-    id: 'email',
-    name: 'email',
-    type: 'email',
+  html`${emailField({
     label: t('identifier.email_label'),
     value: m.email,
-    autocomplete: 'username',
-    inputmode: 'email',
     error: errors.find((e) => e.field === 'email')?.message,
     autofocus: errors.length === 0,
-    maxlength: 320,
-    spellcheck: false,
   })}
 ${textField({
   id: 'password',
