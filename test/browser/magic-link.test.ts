@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { ACR_PWD, createUser, type RpServer, startRp, webClient } from '../interactions/support.ts';
-import { expectContract, startOidcService, type TestClient } from '../oidc/support.ts';
+import { ACR_PWD, createUser, type RpServer } from '../interactions/support.ts';
+import { expectContract } from '../oidc/support.ts';
 import type { TestService } from '../support/service.ts';
-import { type SmtpMessage, startSmtp, waitForMailLink } from '../support/smtp.ts';
-import { FlowRecorder, launchBrowser, newContext, RelyingParty, submit } from './support.ts';
+import { type SmtpMessage, waitForMailLink } from '../support/smtp.ts';
+import { startMailFlowStack, stopMailFlowStack } from './mail-stack.ts';
+import { FlowRecorder, newContext, type RelyingParty, submit } from './support.ts';
 
 /**
  * Magic-link sign-in in a real browser: the link is mailed over SMTP to a listener in this test,
@@ -16,26 +17,13 @@ describe('browser: magic link', function () {
   let t: TestService;
   let rp: RpServer;
   let browser: Browser;
-  let client: TestClient;
   let app: RelyingParty;
   let smtp: { url: string; messages: SmtpMessage[]; close(): Promise<void> };
 
   before(async () => {
-    smtp = await startSmtp();
-    [t, rp, browser] = await Promise.all([
-      startOidcService({ IAM_MAIL_SMTP_URL: smtp.url, IAM_AUTH_IP_FREE_FAILURES: '100000' }),
-      startRp(),
-      launchBrowser(),
-    ]);
-    client = await webClient(t, { firstParty: true, redirectUris: [rp.callback] });
-    app = await RelyingParty.discover(t.url, client, rp.callback);
+    ({ smtp, t, rp, browser, app } = await startMailFlowStack({ IAM_AUTH_IP_FREE_FAILURES: '100000' }));
   });
-  after(async () => {
-    await browser?.close();
-    await rp?.close();
-    await t?.stop();
-    await smtp?.close();
-  });
+  after(() => stopMailFlowStack({ browser, rp, t, smtp }));
 
   async function askForLink(flow: FlowRecorder, email: string) {
     const { page } = flow;

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { type RpServer, startRp, webClient } from '../interactions/support.ts';
-import { startOidcService, type TestClient } from '../oidc/support.ts';
+import type { RpServer } from '../interactions/support.ts';
 import type { TestService } from '../support/service.ts';
-import { type SmtpMessage, startSmtp, waitForMailLink } from '../support/smtp.ts';
-import { FlowRecorder, launchBrowser, newContext, RelyingParty, submit } from './support.ts';
+import { type SmtpMessage, waitForMailLink } from '../support/smtp.ts';
+import { startMailFlowStack, stopMailFlowStack } from './mail-stack.ts';
+import { FlowRecorder, newContext, type RelyingParty, submit } from './support.ts';
 
 const PASSWORD = 'my own new passphrase for joining 58';
 
@@ -14,26 +14,13 @@ describe('browser: self sign-up', function () {
   let t: TestService;
   let rp: RpServer;
   let browser: Browser;
-  let client: TestClient;
   let app: RelyingParty;
   let smtp: { url: string; messages: SmtpMessage[]; close(): Promise<void> };
 
   before(async () => {
-    smtp = await startSmtp();
-    [t, rp, browser] = await Promise.all([
-      startOidcService({ IAM_MAIL_SMTP_URL: smtp.url, IAM_AUTH_SELF_SIGNUP: 'true' }),
-      startRp(),
-      launchBrowser(),
-    ]);
-    client = await webClient(t, { firstParty: true, redirectUris: [rp.callback] });
-    app = await RelyingParty.discover(t.url, client, rp.callback);
+    ({ smtp, t, rp, browser, app } = await startMailFlowStack({ IAM_AUTH_SELF_SIGNUP: 'true' }));
   });
-  after(async () => {
-    await browser?.close();
-    await rp?.close();
-    await t?.stop();
-    await smtp?.close();
-  });
+  after(() => stopMailFlowStack({ browser, rp, t, smtp }));
 
   it('creates an account, verifies the address by emailed link, then signs in', async () => {
     const email = `joiner-${Date.now()}@example.test`;
