@@ -38,12 +38,17 @@ local function ms(x) return string.format('%.0f', x) end
  */
 export const UPSERT = `${UNINDEX}
 local base, model, member, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
-if ARGV[10] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local old = redis.call('HMGET', KEYS[1], 'c', 'g', 'u', 'uc')
-unindex(base, model, member, old[2], old[3], old[4])
-redis.call('DEL', KEYS[1])
+local c = nil
+if ARGV[10] == '1' then
+  -- create-only (e.g. every issued access token): nothing to replace, so nothing to unindex
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+else
+  local old = redis.call('HMGET', KEYS[1], 'c', 'g', 'u', 'uc')
+  unindex(base, model, member, old[2], old[3], old[4])
+  redis.call('DEL', KEYS[1])
+  c = old[1]
+end
 local fields = {'p', ARGV[4]}
-local c = old[1]
 if not c and ARGV[6] ~= '' then c = ARGV[6] end
 if c then table.insert(fields, 'c'); table.insert(fields, c) end
 if ARGV[7] ~= '' then table.insert(fields, 'g'); table.insert(fields, ARGV[7]) end

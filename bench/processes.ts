@@ -32,7 +32,10 @@ export function spawnChild(name: string, args: string[], env: Record<string, str
   let out = '';
   // Own process group: a Ctrl-C reaches only the bench, which then stops each child in order (a second
   // signal would make the service skip its graceful shutdown, which is what stops its PostgreSQL).
-  const proc = spawn(process.execPath, args, { cwd, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  // BENCH_CPU_PROF_DIR: each server writes a V8 CPU profile there on exit (NODE_OPTIONS refuses --cpu-prof).
+  const prof = process.env.BENCH_CPU_PROF_DIR;
+  const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${name}.cpuprofile`, ...args] : args;
+  const proc = spawn(process.execPath, nodeArgs, { cwd, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const keep = (d: Buffer) => {
     out = (out + d.toString()).slice(-20_000);
   };

@@ -13,7 +13,8 @@
 //    write catalog rows mid-run because of the setup's inserts).
 // 4. An idle window of the service at the end gives the background rate that is subtracted.
 // Tunables (environment): BENCH_CONNECTIONS (16), BENCH_WARMUP_S (2), BENCH_DURATION_S (7),
-// BENCH_TOKEN_POOL (1000), BENCH_REVOKED_POOL (200), BENCH_ONLY (comma-separated scenario ids).
+// BENCH_TOKEN_POOL (1000), BENCH_REVOKED_POOL (200), BENCH_ONLY (comma-separated scenario ids),
+// BENCH_CPU_PROF_DIR (write a V8 CPU profile of each server there).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';

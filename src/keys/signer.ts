@@ -32,10 +32,13 @@ export class LocalSigner implements Signer {
     return new LocalSigner({ ...opts, privateKey });
   }
 
-  async sign(data: Uint8Array): Promise<Uint8Array> {
-    // JWS wants r||s, not the DER that OpenSSL produces by default.
-    if (this.alg === 'ES256') return sign('sha256', data, { key: this.#key, dsaEncoding: 'ieee-p1363' });
-    return sign(null, data, this.#key);
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    // The callback form runs on the libuv thread pool: token issuance at high rates would otherwise spend
+    // a large share of the event loop in ECDSA. JWS wants r||s, not the DER OpenSSL produces by default.
+    const key = this.alg === 'ES256' ? { key: this.#key, dsaEncoding: 'ieee-p1363' as const } : this.#key;
+    return new Promise((resolve, reject) => {
+      sign(this.alg === 'ES256' ? 'sha256' : null, data, key, (err, signature) => (err ? reject(err) : resolve(signature)));
+    });
   }
 }
 
