@@ -8,6 +8,8 @@ export function jsonBody(limitKb: number): Middleware {
   const parse = koaBody({
     json: true,
     jsonStrict: true,
+    // The same two types the media-type check below admits; koa-body's defaults omit merge-patch.
+    jsonTypes: ['application/json', 'application/merge-patch+json'],
     urlencoded: false,
     text: false,
     multipart: false,
