@@ -24,6 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { AUTHZ_CACHE_ENTRIES, setupAuthz } from './authz.ts';
 import type { BaselineSettings } from './baseline-server.ts';
 import { delta, type PgCounters, type PgDelta, PgWriteProbe, perOperation, STATS_FLUSH_MS } from './pg-writes.ts';
 import { cleanupAll, freePort, onCleanup, sleep, spawnChild, waitReady } from './processes.ts';
@@ -56,7 +57,7 @@ const progress = (msg: string) => process.stderr.write(`[${String(Math.round((Da
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = loadAverage();
-  const [baselinePort, iamPort, pgPort] = [await freePort(), await freePort(), await freePort()];
+  const [baselinePort, iamPort, pgPort, grpcPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dataDir = await mkdtemp('/tmp/iam-bench-');
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
   const redisPrefix = `iam-bench-${process.pid}-${randomBytes(3).toString('hex')}:`;
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
     IAM_SERVER_HTTP_PORT: String(iamPort),
     IAM_LOG_LEVEL: 'warn',
     IAM_BOOTSTRAP_DEMO: 'false',
+    IAM_GRPC_PORT: String(grpcPort),
+    IAM_AUTHZ_CACHE_MAX_ENTRIES: String(AUTHZ_CACHE_ENTRIES),
   };
   const iam = spawnChild('iam', [join(repo, 'src/main.ts')], iamEnv, repo);
   const baselineOrigin = `http://127.0.0.1:${baselinePort}`;
@@ -105,6 +108,11 @@ async function main(): Promise<void> {
     setupBaseline(baselineOrigin, baselineSettings, settings.pools),
     setupIam(iamOrigin, { cwd: repo, env: iamEnv }, settings.pools),
   ]);
+  if (selected.some((s) => s.id.startsWith('authz-'))) {
+    await setupAuthz(iamTarget, { cli: { cwd: repo, env: iamEnv }, dataDir, pgPort, grpcPort }).catch((err: Error) => {
+      for (const s of selected) if (s.id.startsWith('authz-')) iamTarget.missing[s.id] = err.message.slice(0, 200);
+    });
+  }
   let lastIamLoad = Date.now();
   for (const [id, why] of Object.entries(iamTarget.missing)) progress(`iam: ${id} not available: ${why}`);
   for (const [id, why] of Object.entries(baseTarget.missing)) progress(`baseline: ${id} not available: ${why}`);
@@ -183,8 +191,9 @@ async function measureWithWarmup(scenario: Scenario, target: Target): Promise<{ 
     progress(`${target.kind.padEnd(8)} ${scenario.title}: skipped (${req.missing})`);
     return { side: { missing: req.missing }, requests: 0 };
   }
-  const warm = await runLoad(target.origin, req, loadOpts(settings.warmupS));
-  const load: LoadResult = await runLoad(target.origin, req, loadOpts(settings.durationS));
+  const drive = (seconds: number) => (req.run ? req.run(loadOpts(seconds)) : runLoad(target.origin, req, loadOpts(seconds)));
+  const warm = await drive(settings.warmupS);
+  const load: LoadResult = await drive(settings.durationS);
   const errs = load.non2xx + load.errors ? ` (${load.non2xx} non-2xx, ${load.errors} errors)` : '';
   progress(
     `${target.kind.padEnd(8)} ${scenario.title}: ${Math.round(load.rps)} req/s, p50 ${load.p50.toFixed(2)} ms, p99 ${load.p99.toFixed(2)} ms${errs}`,

@@ -2,6 +2,8 @@
 // A scenario describes *what* is sent; a Target (built by bench/targets.ts) supplies the per-server
 // details: endpoint paths from its discovery document, client credentials, and pools of tokens.
 import autocannon from 'autocannon';
+import type { AuthzTarget } from './authz.ts';
+import { runGrpcLoad } from './grpc-load.ts';
 
 export type TokenFormat = 'jwt' | 'opaque';
 
@@ -13,13 +15,26 @@ export interface Target {
   cc: Partial<Record<TokenFormat, { authorization: string; body: string }>>;
   /** Basic credentials of a client allowed to introspect, and the tokens it introspects. */
   introspect?: { authorization: string; active: Partial<Record<TokenFormat, string[]>>; revoked?: string[]; revokedFormat?: TokenFormat };
+  /** The check API's caller token and request bodies (bench/authz.ts); the bare engine has no check API. */
+  authz?: AuthzTarget;
   /** Why a piece could not be set up (shown instead of a figure). */
   missing: Partial<Record<ScenarioId, string>>;
   /** Runs before a scenario is built (the baseline re-issues its introspection pool, see targets.ts). */
   prepare?(id: ScenarioId): Promise<void>;
 }
 
-export type ScenarioId = 'cc-jwt' | 'cc-opaque' | 'introspect-jwt' | 'introspect-opaque' | 'revocation-check' | 'jwks' | 'discovery';
+export type ScenarioId =
+  | 'cc-jwt'
+  | 'cc-opaque'
+  | 'introspect-jwt'
+  | 'introspect-opaque'
+  | 'revocation-check'
+  | 'jwks'
+  | 'discovery'
+  | 'authz-check-cached'
+  | 'authz-check-uncached'
+  | 'authz-check-cached-grpc'
+  | 'authz-check-uncached-grpc';
 
 export interface LoadRequest {
   method: 'GET' | 'POST';
@@ -31,6 +46,8 @@ export interface LoadRequest {
   verify(body: string): boolean;
   /** Shown beside the figure when this server measures a stand-in for the operation. */
   note?: string;
+  /** A load generator of its own (non-HTTP protocols); method, path and headers are then unused. */
+  run?(opts: LoadOptions): Promise<LoadResult>;
 }
 
 export interface Scenario {
@@ -78,6 +95,49 @@ function introspection(pick: (t: Target) => { tokens?: string[]; active: boolean
 const ENGINE_NO_JWT = 'baseline: opaque AT (the bare engine rejects JWT ATs: unsupported_token_type)';
 const ENGINE_LRU =
   "baseline pool capped at 900 tokens and re-issued just before the run: the engine's in-memory adapter is an LRU of ~1000 entries";
+
+const NO_CHECK_API = 'the bare engine has no authorization check API';
+
+/** REST check API, bodies round-robin over the principals of `pick` (bench/authz.ts says which hit the cache). */
+function authzCheck(id: ScenarioId, pick: (a: AuthzTarget) => string[], note: string): Scenario['build'] {
+  return (t) => {
+    if (t.kind === 'baseline') return { missing: NO_CHECK_API };
+    if (!t.authz) return { missing: t.missing[id] ?? 'check API not set up' };
+    return {
+      method: 'POST',
+      path: '/v1/authz/check',
+      headers: { 'content-type': 'application/json', authorization: t.authz.authorization },
+      bodies: pick(t.authz),
+      verify: (b) => b.includes('"decision_id"'),
+      note,
+    };
+  };
+}
+
+/** gRPC iam.v1.AuthorizationService/Check with the same checks (bench/grpc-load.ts drives it). */
+function authzCheckGrpc(id: ScenarioId, pick: (g: NonNullable<AuthzTarget['grpc']>) => unknown[], note: string): Scenario['build'] {
+  return (t) => {
+    if (t.kind === 'baseline') return { missing: NO_CHECK_API };
+    const g = t.authz?.grpc;
+    if (!g) return { missing: t.missing[id] ?? 'gRPC check API not set up' };
+    return {
+      method: 'POST',
+      path: 'grpc:iam.v1.AuthorizationService/Check',
+      headers: {},
+      verify: () => true,
+      note,
+      run: (load) =>
+        runGrpcLoad({
+          address: g.address,
+          method: 'Check',
+          token: g.token,
+          requests: pick(g),
+          verify: (res) => typeof (res as { decision_id?: unknown })?.decision_id === 'string',
+          load,
+        }),
+    };
+  };
+}
 
 export const scenarios: Scenario[] = [
   { id: 'cc-jwt', title: 'client_credentials (JWT)', gated: true, zeroWrites: true, build: clientCredentials('jwt') },
@@ -135,6 +195,38 @@ export const scenarios: Scenario[] = [
     gated: false,
     zeroWrites: false,
     build: () => ({ method: 'GET', path: '/.well-known/openid-configuration', headers: {}, verify: (b) => b.includes('"issuer"') }),
+  },
+  {
+    id: 'authz-check-cached',
+    title: 'authz check, REST (cached grants)',
+    gated: false,
+    zeroWrites: true,
+    build: authzCheck('authz-check-cached', (a) => a.cached, 'iam: 50 principals, grant snapshots in the cache; target p99 < 2 ms'),
+  },
+  {
+    id: 'authz-check-uncached',
+    title: 'authz check, REST (grants read from PostgreSQL)',
+    gated: false,
+    zeroWrites: true,
+    build: authzCheck(
+      'authz-check-uncached',
+      (a) => a.uncached,
+      'iam: 2000 principals cycled through a 100-entry cache, one PostgreSQL read per check; target p99 < 10 ms',
+    ),
+  },
+  {
+    id: 'authz-check-cached-grpc',
+    title: 'authz check, gRPC (cached grants)',
+    gated: false,
+    zeroWrites: true,
+    build: authzCheckGrpc('authz-check-cached-grpc', (g) => g.cached, 'iam: as the REST row, over gRPC (plaintext loopback)'),
+  },
+  {
+    id: 'authz-check-uncached-grpc',
+    title: 'authz check, gRPC (grants read from PostgreSQL)',
+    gated: false,
+    zeroWrites: true,
+    build: authzCheckGrpc('authz-check-uncached-grpc', (g) => g.uncached, 'iam: as the REST row, over gRPC (plaintext loopback)'),
   },
 ];
 
