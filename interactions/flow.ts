@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { errors } from 'oidc-provider';
+import type { DeferredWrite } from '../src/identity/index.ts';
 import { iamMetadata } from '../src/oidc/client-metadata.ts';
 import type { TenantSignInPolicy } from '../src/oidc/tenant-policy.ts';
 import { validIp } from '../src/security/index.ts';
@@ -34,6 +35,11 @@ export interface Flow {
   readonly session?: { accountId: string; uid?: string; acr?: string; amr?: string[] };
   /** Mutable: change it, then `save()`. */
   state: SignInState;
+  /**
+   * Writes of this request's successful step (e.g. the password's audit row), run in one
+   * transaction with the login's own when it completes here, else before the next page (`advance`).
+   */
+  readonly deferred: DeferredWrite[];
   readonly csrf: string;
   readonly tr: Translator;
   /** Origins a form of this interaction may end at (the client's redirect URI): CSP form-action. */
@@ -107,6 +113,7 @@ export async function loadFlow(ctx: Context, deps: InteractionDeps, csrf = creat
     tenant,
     session,
     state: stored ?? emptyState(),
+    deferred: [],
     csrf: token,
     tr,
     formTargets: redirectOrigin && redirectOrigin !== 'null' ? [redirectOrigin] : [],

@@ -8,7 +8,8 @@ import { assetRoutes } from './assets.ts';
 import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
 import { emailVerificationLanding } from './email-verification.ts';
-import { InteractionExpired, loadFlow, translatorFor } from './flow.ts';
+import { type Flow, InteractionExpired, loadFlow, translatorFor } from './flow.ts';
+import { flushDeferred } from './login.ts';
 import { magicLinkLanding } from './magic-link.ts';
 import { passwordResetLanding } from './password-reset.ts';
 import { ownOrigin } from './redirect.ts';
@@ -22,6 +23,7 @@ import { magicLinkStep } from './steps/magic-link.ts';
 import { passkeyOptionsStep, passkeyStep } from './steps/passkey.ts';
 import { passwordStep } from './steps/password.ts';
 import { recoveryCodeStep } from './steps/recovery-code.ts';
+import { selectAccountStep } from './steps/select-account.ts';
 import { signUpStep } from './steps/sign-up.ts';
 import { startStep } from './steps/start.ts';
 import { switchAccountStep } from './steps/switch-account.ts';
@@ -44,6 +46,7 @@ export const STEPS: readonly Step[] = [
   unmetStep,
   noMethodStep,
   consentStep,
+  selectAccountStep,
   switchAccountStep,
   abortStep,
 ];
@@ -128,11 +131,20 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const base = `${deps.prefix}/interaction/:uid`;
   const errors = pageErrors(deps);
 
+  /** Runs a step; whatever it deferred and did not flush (it failed half-way) is still written. */
+  const run = async (handler: NonNullable<Step['get']>, ctx: Context, flow: Flow) => {
+    try {
+      await handler(ctx, flow);
+    } finally {
+      await flushDeferred(flow).catch((err: unknown) => deps.logger.error({ err }, 'deferred sign-in writes failed'));
+    }
+  };
+
   for (const step of STEPS) {
     const path = step.path ? `${base}/${step.path}` : base;
     if (step.get) {
       const handler = step.get;
-      router.get(path, errors, async (ctx: Context) => handler(ctx, await loadFlow(ctx, deps, csrf)));
+      router.get(path, errors, async (ctx: Context) => run(handler, ctx, await loadFlow(ctx, deps, csrf)));
     }
     if (step.post) {
       const handler = step.post;
@@ -142,7 +154,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         (ctx: Context, next: Next) => parseForm(ctx, next),
         async (ctx: Context) => {
           checkForm(ctx, deps, csrf);
-          await handler(ctx, await loadFlow(ctx, deps, csrf));
+          await run(handler, ctx, await loadFlow(ctx, deps, csrf));
         },
       );
     }

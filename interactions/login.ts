@@ -23,6 +23,13 @@ export async function secondFactorsOf(flow: Flow, userId: string): Promise<strin
   return factors;
 }
 
+/**
+ * The interaction is signing someone in: the login prompt, or the account selection prompt once
+ * the person chose "a different account" (`fullLogin`). Every sign-in page checks this.
+ */
+export const signingIn = (flow: Flow): boolean =>
+  flow.prompt.name === 'login' || (flow.prompt.name === 'select_account' && flow.state.fullLogin === true);
+
 /** Passkeys work on this issuer (a `localhost` or https host, ADR-0014) and the tenant allows them. */
 export const passkeysAvailable = (flow: Flow): boolean =>
   !!flow.deps.passkeys?.relyingParty.available && flow.tenant.methods.includes('passkey');
@@ -58,14 +65,27 @@ export async function prepareLoginState(flow: Flow): Promise<void> {
   await flow.save();
 }
 
+/**
+ * What the identifier page's email form does: continue to the password page; where the tenant
+ * allows no passwords, ask for a sign-in link right away (the form posts to the magic-link step);
+ * with neither, there is no form (passkeys only).
+ */
+export function identifierForm(flow: Flow): { emailForm: 'continue' | 'magic_link' | 'none'; action?: string } {
+  if (flow.tenant.methods.includes('password')) return { emailForm: 'continue' };
+  if (flow.tenant.methods.includes('magic_link')) return { emailForm: 'magic_link', action: flow.url('magic-link') };
+  return { emailForm: 'none' };
+}
+
 /** The level this request needs: its `acr_values`, at least the tenant's MFA policy. */
 export const requiredLevel = (flow: Flow): number => requiredAcrLevel(flow.params.acr_values, flow.tenant.mfa);
 
 export function nextLoginStep(flow: Flow): LoginStep | 'complete' {
   const s = flow.state;
   if (!s.userId) {
-    if (!flow.tenant.methods.includes('password')) return 'no-method';
-    return s.email ? 'password' : 'identifier';
+    const passwords = flow.tenant.methods.includes('password');
+    // Without passwords the identifier page is where the other ways in start (a sign-in link, a passkey).
+    if (!passwords && !flow.tenant.methods.includes('magic_link') && !passkeysAvailable(flow)) return 'no-method';
+    return s.email && passwords ? 'password' : 'identifier';
   }
   const achieved = acrLevel(acrForAmr(s.amr));
   const required = requiredLevel(flow);
@@ -81,10 +101,20 @@ export function nextLoginStep(flow: Flow): LoginStep | 'complete' {
   return 'unmet';
 }
 
+/** Runs the step's deferred writes (one transaction), if any are left. */
+export async function flushDeferred(flow: Flow): Promise<void> {
+  const writes = flow.deferred.splice(0);
+  if (writes.length === 0) return;
+  await flow.deps.db.transaction(async (trx) => {
+    for (const write of writes) await write(trx);
+  });
+}
+
 /** After a step succeeded: the next page, or the end of the login. */
 export async function advance(ctx: Context, flow: Flow): Promise<void> {
   const next = nextLoginStep(flow);
   if (next === 'complete') return completeLogin(ctx, flow);
+  await flushDeferred(flow);
   await flow.save();
   redirect303(ctx, flow.url(next));
 }
@@ -93,6 +123,10 @@ export async function advance(ctx: Context, flow: Flow): Promise<void> {
  * Hands the login to the engine — `{ accountId, acr, amr, ts }` — and sends the browser back to
  * the authorization request. The session id rotates when the engine resumes. A step-up keeps the
  * session's sign-in time (a second factor proves presence, not a fresh first factor).
+ *
+ * Everything the sign-in writes on success — the step's deferred writes (the password's audit
+ * row, a counter reset, a rehash), `last_login_at` and `auth.signin.succeeded` — is one
+ * transaction (DESIGN §7: at most one PostgreSQL write per completed login, ADR-0015).
  */
 export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
   const { state, deps } = flow;
@@ -105,7 +139,9 @@ export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
     if (session?.loginTs) ts = session.loginTs;
   }
   const meta = flow.requestMeta(ctx);
+  const writes = flow.deferred.splice(0);
   await deps.db.transaction(async (trx) => {
+    for (const write of writes) await write(trx);
     await trx('users').where({ id: accountId }).update({ last_login_at: trx.fn.now() });
     await recordAudit(trx, {
       action: 'auth.signin.succeeded',
@@ -120,8 +156,19 @@ export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
     });
   });
   await clearState(deps.store, flow.uid);
+  // Signing in answers an account selection too (asked for, or the prompt this interaction serves).
+  const selected =
+    flow.prompt.name === 'select_account' ||
+    String(flow.params.prompt ?? '')
+      .split(' ')
+      .includes('select_account');
   const returnTo = await deps
     .provider()
-    .interactionResult(ctx.req, ctx.res, { login: { accountId, acr, amr, ts, remember: true } }, { mergeWithLastSubmission: false });
+    .interactionResult(
+      ctx.req,
+      ctx.res,
+      { login: { accountId, acr, amr, ts, remember: true }, ...(selected ? { select_account: {} } : {}) },
+      { mergeWithLastSubmission: false },
+    );
   redirect303(ctx, returnTo, [new URL(deps.issuer).origin]);
 }

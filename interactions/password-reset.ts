@@ -9,6 +9,7 @@ import type { FieldError } from '../views/components.ts';
 import type { MessageKey } from '../views/i18n.ts';
 import { sendPage } from '../views/layout.ts';
 import { messagePage } from '../views/pages/message.ts';
+import { policyMessageText } from '../views/pages/password-policy.ts';
 import { resetDonePage, resetFormPage } from '../views/pages/password-reset.ts';
 import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
@@ -99,11 +100,8 @@ export function passwordResetLanding(router: Router, deps: InteractionDeps, mw: 
         context: { email: user.email, displayName: user.display_name, givenName: user.given_name, familyName: user.family_name },
       });
       if (!verdict.ok) {
-        // Policy messages are the policy module's English defaults with their limits filled in.
-        const errors = verdict.messages.map((m) => ({
-          field: 'password',
-          message: m.defaultMessage.replace(/\{(\w+)\}/g, (s, k: string) => (k in m.params ? String(m.params[k]) : s)),
-        }));
+        // Each reason through the message catalogue, in the page's language.
+        const errors = verdict.messages.map((m) => ({ field: 'password', message: policyMessageText(tr, m) }));
         return form(ctx, token, peek.record.email, errors, 400);
       }
 

@@ -1,4 +1,4 @@
-import { nextLoginStep } from '../login.ts';
+import { nextLoginStep, signingIn } from '../login.ts';
 import { redirect303 } from '../redirect.ts';
 import { clearState } from '../state.ts';
 import type { Step } from '../step.ts';
@@ -10,7 +10,7 @@ import type { Step } from '../step.ts';
 export const abortStep: Step = {
   path: 'abort',
   async post(ctx, flow) {
-    const unmet = flow.prompt.name === 'login' && nextLoginStep(flow) === 'unmet';
+    const unmet = signingIn(flow) && nextLoginStep(flow) === 'unmet';
     const result = unmet
       ? { error: 'unmet_authentication_requirements', error_description: 'the required authentication could not be performed' }
       : { error: 'access_denied', error_description: 'End-User aborted interaction' };

@@ -3,6 +3,7 @@ import { renderMail } from '../../src/mail/render.ts';
 import { messagePage } from '../../views/pages/message.ts';
 import { resetRequestPage, resetSentPage } from '../../views/pages/password-reset.ts';
 import type { Flow } from '../flow.ts';
+import { signingIn } from '../login.ts';
 import { redirect303 } from '../redirect.ts';
 import { formField, type Step } from '../step.ts';
 
@@ -50,11 +51,11 @@ async function sendResetLink(flow: Flow, email: string, meta: ReturnType<Flow['r
 export const forgotPasswordStep: Step = {
   path: 'forgot-password',
   async get(ctx, flow) {
-    if (flow.prompt.name !== 'login') return redirect303(ctx, flow.url());
+    if (!signingIn(flow)) return redirect303(ctx, flow.url());
     flow.render(ctx, resetRequestPage({ ...flow.model('forgot-password'), email: flow.state.email, backHref: flow.url() }));
   },
   async post(ctx, flow) {
-    if (flow.prompt.name !== 'login') return redirect303(ctx, flow.url());
+    if (!signingIn(flow)) return redirect303(ctx, flow.url());
     const email = (formField(ctx, 'email', 320) ?? '').trim();
     if (!EMAIL.test(email)) {
       const errors = [{ field: 'email', message: flow.tr.t('identifier.error_email') }];

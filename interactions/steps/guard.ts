@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { Flow } from '../flow.ts';
-import { type LoginStep, nextLoginStep, prepareLoginState } from '../login.ts';
+import { type LoginStep, nextLoginStep, prepareLoginState, signingIn } from '../login.ts';
 import { redirect303 } from '../redirect.ts';
 
 /**
@@ -9,7 +9,7 @@ import { redirect303 } from '../redirect.ts';
  * nothing. Recovery codes (and a passkey, when the account has one) stand in for TOTP wherever TOTP is due.
  */
 export async function atLoginStep(ctx: Context, flow: Flow, steps: readonly LoginStep[]): Promise<boolean> {
-  if (flow.prompt.name !== 'login') {
+  if (!signingIn(flow)) {
     redirect303(ctx, flow.url());
     return false;
   }

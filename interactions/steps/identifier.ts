@@ -1,6 +1,6 @@
 import { identifierPage } from '../../views/pages/identifier.ts';
 import type { Flow } from '../flow.ts';
-import { advance, passkeysAvailable } from '../login.ts';
+import { advance, identifierForm, passkeysAvailable } from '../login.ts';
 import { formField, type Step } from '../step.ts';
 import { atLoginStep } from './guard.ts';
 import { passkeyEndpoints } from './passkey.ts';
@@ -23,25 +23,40 @@ const passkeyOffer = (flow: Flow) => ({
   ...(signUpAllowed(flow) ? { signUpHref: flow.url('sign-up') } : {}),
 });
 
+/** The identifier page of this interaction (errors re-render it with what was typed). */
+export function renderIdentifier(
+  ctx: Parameters<NonNullable<Step['get']>>[0],
+  flow: Flow,
+  opts: { email?: string; errors?: { field: string; message: string }[] } = {},
+): void {
+  flow.render(
+    ctx,
+    identifierPage({
+      ...flow.model('identifier', opts.errors),
+      ...identifierForm(flow),
+      email: opts.email,
+      ...passkeyOffer(flow),
+    }),
+    opts.errors?.length ? 400 : 200,
+  );
+}
+
 /** Step 1 of a sign-in: the email address (prefilled from `login_hint` when it is one). */
 export const identifierStep: Step = {
   path: 'identifier',
   async get(ctx, flow) {
     if (!(await atLoginStep(ctx, flow, ['identifier']))) return;
-    const hint = parseEmail(flow.params.login_hint);
-    flow.render(ctx, identifierPage({ ...flow.model('identifier'), email: flow.state.email ?? hint, ...passkeyOffer(flow) }));
+    renderIdentifier(ctx, flow, { email: flow.state.email ?? parseEmail(flow.params.login_hint) });
   },
   async post(ctx, flow) {
     if (!(await atLoginStep(ctx, flow, ['identifier', 'password']))) return;
     const typed = formField(ctx, 'email', 1024);
     const email = parseEmail(typed);
     if (!email) {
-      const errors = [{ field: 'email', message: flow.tr.t('identifier.error_email') }];
-      return flow.render(
-        ctx,
-        identifierPage({ ...flow.model('identifier', errors), email: typed?.slice(0, MAX_EMAIL), ...passkeyOffer(flow) }),
-        400,
-      );
+      return renderIdentifier(ctx, flow, {
+        email: typed?.slice(0, MAX_EMAIL),
+        errors: [{ field: 'email', message: flow.tr.t('identifier.error_email') }],
+      });
     }
     flow.state = { ...flow.state, email, userId: undefined, amr: [], factors: undefined, stepUp: undefined };
     await advance(ctx, flow);

@@ -4,11 +4,12 @@ import { renderMail } from '../../src/mail/render.ts';
 import { magicLinkSentPage } from '../../views/pages/magic-link.ts';
 import { messagePage } from '../../views/pages/message.ts';
 import type { Flow } from '../flow.ts';
-import { advance, secondFactorsOf } from '../login.ts';
+import { advance, secondFactorsOf, signingIn } from '../login.ts';
 import { bindingOf, setBindingCookie, takeHandover } from '../magic-link.ts';
 import { redirect303 } from '../redirect.ts';
-import type { Step } from '../step.ts';
+import { formField, type Step } from '../step.ts';
 import { atLoginStep } from './guard.ts';
+import { parseEmail, renderIdentifier } from './identifier.ts';
 
 /** Lifetime of a magic link (ADR-0013: at most 10 minutes). */
 const MAGIC_LINK_TTL_S = 600;
@@ -48,8 +49,12 @@ async function sendMagicLink(flow: Flow, email: string, binding: string, meta: R
   await mailer.send({ to: user.email, ...mail });
 }
 
+/** The tenant allows sign-in links but no passwords: the identifier page asks for the link itself. */
+const passwordless = (flow: Flow) => !flow.tenant.methods.includes('password');
+
 /**
- * "Email me a sign-in link" (offered on the password page where the tenant allows `magic_link`).
+ * "Email me a sign-in link" (offered on the password page where the tenant allows `magic_link`, and
+ * as the identifier page's own form where it allows no passwords).
  * POST: the request budget (`magic_link` throttle, per address and per source) is charged, the
  * browser gets its binding cookie, and — only for an active account within budget — a link is
  * mailed. Every outcome shows the same "check your email" page (no enumeration, throttling not
@@ -59,19 +64,34 @@ export const magicLinkStep: Step = {
   path: 'magic-link',
   async get(ctx, flow) {
     const handover = flow.tenant.methods.includes('magic_link') ? await takeHandover(flow.deps, flow.uid) : undefined;
-    if (!handover || flow.prompt.name !== 'login') return redirect303(ctx, flow.url());
+    if (!handover || !signingIn(flow)) return redirect303(ctx, flow.url());
     flow.state = {
       email: handover.email,
       userId: handover.userId,
       amr: ['email'],
       factors: await secondFactorsOf(flow, handover.userId),
+      ...(flow.state.fullLogin ? { fullLogin: true } : {}),
     };
     await advance(ctx, flow);
   },
   async post(ctx, flow) {
     if (!flow.tenant.methods.includes('magic_link')) return redirect303(ctx, flow.url());
-    if (!(await atLoginStep(ctx, flow, ['password']))) return;
-    const email = flow.state.email ?? '';
+    if (!(await atLoginStep(ctx, flow, passwordless(flow) ? ['identifier'] : ['password']))) return;
+    let email = flow.state.email ?? '';
+    if (passwordless(flow)) {
+      // The identifier page's form: the address comes with the request.
+      const typed = formField(ctx, 'email', 1024);
+      const parsed = parseEmail(typed);
+      if (!parsed) {
+        return renderIdentifier(ctx, flow, {
+          email: typed?.slice(0, 320),
+          errors: [{ field: 'email', message: flow.tr.t('identifier.error_email') }],
+        });
+      }
+      email = parsed;
+      flow.state = { ...flow.state, email };
+      await flow.save();
+    }
     const binding = bindingOf(ctx, flow.deps) ?? generateBrowserBinding();
     const meta = flow.requestMeta(ctx);
     const decision = await flow.deps.passwords.throttle.check({ factor: 'magic_link', account: email, ip: meta.ip });
@@ -91,5 +111,6 @@ export const magicLinkStep: Step = {
 };
 
 function renderSent(ctx: Context, flow: Flow, email: string): void {
-  flow.render(ctx, magicLinkSentPage({ ...flow.model('magic-link'), email, backHref: flow.url('password') }));
+  const back = flow.url(passwordless(flow) ? 'identifier' : 'password');
+  flow.render(ctx, magicLinkSentPage({ ...flow.model('magic-link'), email, backHref: back }));
 }

@@ -5,7 +5,16 @@ import type { MessageKey } from '../../views/i18n.ts';
 import { identifierPage } from '../../views/pages/identifier.ts';
 import { type PasskeyEndpoints, passkeyPage } from '../../views/pages/passkey.ts';
 import type { Flow } from '../flow.ts';
-import { advance, nextLoginStep, passkeysAvailable, prepareLoginState, requiredLevel, secondFactorsOf } from '../login.ts';
+import {
+  advance,
+  identifierForm,
+  nextLoginStep,
+  passkeysAvailable,
+  prepareLoginState,
+  requiredLevel,
+  secondFactorsOf,
+  signingIn,
+} from '../login.ts';
 import { redirect303 } from '../redirect.ts';
 import { formField, type Step } from '../step.ts';
 import { atLoginStep } from './guard.ts';
@@ -24,7 +33,7 @@ export const passkeyEndpoints = (flow: Flow): PasskeyEndpoints => ({
  * page), `second` where the passkey is the due second factor (or stands in for TOTP), else none.
  */
 function ceremonyOf(flow: Flow): 'passwordless' | 'second' | undefined {
-  if (flow.prompt.name !== 'login' || !passkeysAvailable(flow)) return undefined;
+  if (!signingIn(flow) || !passkeysAvailable(flow)) return undefined;
   const due = nextLoginStep(flow);
   if (!flow.state.userId && (due === 'identifier' || due === 'password')) return 'passwordless';
   const factors = flow.state.factors ?? [];
@@ -49,7 +58,12 @@ function renderFailure(ctx: Context, flow: Flow, ceremony: 'passwordless' | 'sec
   const errors = [{ message: flow.tr.t(message) }];
   const page =
     ceremony === 'passwordless'
-      ? identifierPage({ ...flow.model('identifier', errors), email: flow.state.email, passkey: passkeyEndpoints(flow) })
+      ? identifierPage({
+          ...flow.model('identifier', errors),
+          ...identifierForm(flow),
+          email: flow.state.email,
+          passkey: passkeyEndpoints(flow),
+        })
       : secondFactorPage(flow, errors);
   flow.render(ctx, page, status);
 }

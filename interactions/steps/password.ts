@@ -36,7 +36,12 @@ export const passwordStep: Step = {
     if (password.length === 0) return render(ctx, flow, [{ field: 'password', message: t('password.error_required') }], 400);
 
     const meta = flow.requestMeta(ctx);
-    const result = await flow.deps.passwords.verifyUserPassword(flow.deps.db, { email: flow.state.email ?? '', password, ...meta });
+    const result = await flow.deps.passwords.verifyUserPassword(
+      flow.deps.db,
+      { email: flow.state.email ?? '', password, ...meta },
+      // The success's writes join the login's transaction (or are flushed before the next page).
+      { deferSuccessWrites: flow.deferred },
+    );
     if (!result.ok) {
       if (result.retryAfterSeconds !== undefined) {
         ctx.set('Retry-After', String(result.retryAfterSeconds));

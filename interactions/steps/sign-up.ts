@@ -1,16 +1,19 @@
 import { recordAudit } from '../../src/audit/index.ts';
 import { issueToken } from '../../src/identity/one-time-tokens.ts';
+import { SIGN_UP_VERIFICATION_TTL_S } from '../../src/identity/sign-ups.ts';
 import { renderMail } from '../../src/mail/render.ts';
 import { enqueueEvent } from '../../src/outbox/index.ts';
 import { messagePage } from '../../views/pages/message.ts';
+import { policyMessageText } from '../../views/pages/password-policy.ts';
 import { signUpPage, signUpSentPage } from '../../views/pages/password-reset.ts';
 import type { Flow } from '../flow.ts';
+import { signingIn } from '../login.ts';
 import { redirect303 } from '../redirect.ts';
 import { formField, type Step } from '../step.ts';
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
-/** Verification links live 24 h (ADR-0013 default). */
-const VERIFY_TTL_S = 86_400;
+/** Verification links live 24 h (ADR-0013 default); unverified accounts are purged after it. */
+const VERIFY_TTL_S = SIGN_UP_VERIFICATION_TTL_S;
 
 /** Self sign-up is offered: the deployment allows it (`auth.self_signup`), the tenant does not refuse it, passwords are allowed. */
 export const signUpAllowed = (flow: Flow): boolean =>
@@ -83,11 +86,11 @@ async function createPendingAccount(flow: Flow, email: string, password: string,
 export const signUpStep: Step = {
   path: 'sign-up',
   async get(ctx, flow) {
-    if (flow.prompt.name !== 'login' || !signUpAllowed(flow)) return redirect303(ctx, flow.url());
+    if (!signingIn(flow) || !signUpAllowed(flow)) return redirect303(ctx, flow.url());
     flow.render(ctx, signUpPage({ ...flow.model('sign-up'), backHref: flow.url() }));
   },
   async post(ctx, flow) {
-    if (flow.prompt.name !== 'login' || !signUpAllowed(flow)) return redirect303(ctx, flow.url());
+    if (!signingIn(flow) || !signUpAllowed(flow)) return redirect303(ctx, flow.url());
     const { t } = flow.tr;
     const email = (formField(ctx, 'email', 320) ?? '').trim();
     const password = formField(ctx, 'password', 4096) ?? '';
@@ -97,10 +100,7 @@ export const signUpStep: Step = {
     else {
       const verdict = flow.deps.passwords.checkPolicy(password, { hasSecondFactor: false, context: { email } });
       if (!verdict.ok) {
-        for (const m of verdict.messages) {
-          const message = m.defaultMessage.replace(/\{(\w+)\}/g, (s, k: string) => (k in m.params ? String(m.params[k]) : s));
-          errors.push({ field: 'password', message });
-        }
+        for (const m of verdict.messages) errors.push({ field: 'password', message: policyMessageText(flow.tr, m) });
       }
     }
     if (errors.length > 0) return flow.render(ctx, signUpPage({ ...flow.model('sign-up', errors), email, backHref: flow.url() }), 400);

@@ -1,4 +1,4 @@
-import { completeLogin, nextLoginStep, prepareLoginState } from '../login.ts';
+import { completeLogin, nextLoginStep, prepareLoginState, signingIn } from '../login.ts';
 import { redirect303 } from '../redirect.ts';
 import type { Step } from '../step.ts';
 
@@ -7,7 +7,8 @@ export const startStep: Step = {
   path: '',
   async get(ctx, flow) {
     if (flow.prompt.name === 'consent') return redirect303(ctx, flow.url('consent'));
-    if (flow.prompt.name !== 'login') throw new Error(`unsupported prompt ${flow.prompt.name}`);
+    if (flow.prompt.name === 'select_account' && !signingIn(flow)) return redirect303(ctx, flow.url('select-account'));
+    if (!signingIn(flow)) throw new Error(`unsupported prompt ${flow.prompt.name}`);
     await prepareLoginState(flow);
     const next = nextLoginStep(flow);
     if (next === 'complete') return completeLogin(ctx, flow);

@@ -1,6 +1,7 @@
 // Users' passwords (ADR-0012): NIST 800-63B policy, argon2id hashing with timing equalisation, and
 // the verify/set/change service the sign-in and account pages call. Brute-force protection
 // (throttling, lockout) lives in src/security.
+export { queueBackchannelLogouts } from './backchannel-logouts.ts';
 export {
   type Argon2Params,
   argon2ParamsFromConfig,
@@ -37,6 +38,7 @@ export {
   type ChangePasswordInput,
   createPasswordService,
   createPasswordServiceFromConfig,
+  type DeferredWrite,
   hasSecondFactorEnrolled,
   type PasswordAttempt,
   type PasswordFailureReason,
@@ -44,7 +46,9 @@ export {
   type PasswordServiceOptions,
   type PasswordVerification,
   type SetPasswordContext,
+  type VerifyOptions,
 } from './passwords.ts';
+export { purgePendingSignUps, SIGN_UP_VERIFICATION_TTL_S } from './sign-ups.ts';
 export {
   type CreateUserInput,
   createUser,

@@ -3,7 +3,15 @@ import { type AuditEvent, recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/schema.ts';
 import { AppError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
-import { assertThreshold, CHARGE_ON_CONFLICT, chargeOutcome, clearFailures, settleAttempt } from '../security/lockout.ts';
+import {
+  assertThreshold,
+  CHARGE_ON_CONFLICT,
+  chargeOutcome,
+  clearFailures,
+  recordUnchargedFailure,
+  settleAttempt,
+  UNCHARGED_WITHIN,
+} from '../security/lockout.ts';
 import { type AuthThrottle, createAuthThrottle, identifierHash, normalizeIdentifier, validIp } from '../security/throttle.ts';
 import type { KeyValueStore } from '../store/types.ts';
 import { argon2ParamsFromConfig, createPasswordHasher, type PasswordHasher, type VerifyResult } from './password-hash.ts';
@@ -52,6 +60,22 @@ export interface PasswordAttempt {
  */
 export type PasswordVerification = { ok: true; userId: string; needsRehash: boolean } | { ok: false; retryAfterSeconds?: number };
 
+/**
+ * A write of a successful step that can wait for the end of the sign-in, so that a completed login
+ * costs one PostgreSQL transaction (DESIGN §7). The caller runs every collected write in one
+ * transaction, before it acts on the success.
+ */
+export type DeferredWrite = (trx: Knex.Transaction) => Promise<void>;
+
+export interface VerifyOptions {
+  /**
+   * Collects the success's writes (counter reset, rehash, `auth.password.verified`) instead of
+   * running them: the caller must flush them in one transaction before it signs the user in.
+   * Failures are always written at once.
+   */
+  deferSuccessWrites?: DeferredWrite[];
+}
+
 export interface SetPasswordContext {
   /** Who sets it: the user (change, reset link), an administrator, the system. */
   actor: AuditEvent['actor'];
@@ -84,7 +108,7 @@ export interface PasswordService {
   /** The policy verdict for a prospective password (registration forms, live feedback). */
   checkPolicy(password: string, input?: { hasSecondFactor?: boolean; context?: PasswordContext }): PasswordPolicyResult;
   /** Sign-in by email and password. */
-  verifyUserPassword(db: Knex, attempt: PasswordAttempt): Promise<PasswordVerification>;
+  verifyUserPassword(db: Knex, attempt: PasswordAttempt, opts?: VerifyOptions): Promise<PasswordVerification>;
   /**
    * Sets (or replaces) a user's password inside the caller's transaction: policy check (throws
    * `validation_failed` with the reasons), argon2id hash, the `password` lockout cleared (a reset
@@ -101,6 +125,13 @@ export interface PasswordServiceOptions {
   policy?: PasswordPolicyOptions;
   /** Consecutive failures before the password factor locks (1..100). */
   lockoutThreshold?: number;
+  /**
+   * The most attempts on one account the throttle lets run at once (its free failures + 1, the
+   * rest one at a time). Known, it lets an account far enough below the threshold be verified
+   * without charging the durable counter first (`unchargedWithin`); unknown, every attempt is
+   * charged first.
+   */
+  maxConcurrentAttempts?: number;
   logger?: Logger;
 }
 
@@ -111,6 +142,10 @@ interface LookupRow {
   id: string;
   status: string;
   password_hash: string | null;
+  /** Consecutive failures on record before this attempt. */
+  prior: number;
+  /** Evaluated without a charge (`unchargedWithin`). */
+  uncharged: boolean;
   failed_count: number | null;
   locked: boolean | null;
 }
@@ -130,6 +165,8 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
   const policy = Object.freeze({ ...(opts.policy ?? DEFAULT_PASSWORD_POLICY) });
   const threshold = opts.lockoutThreshold ?? 100;
   assertThreshold(threshold);
+  // No bound known: no attempt may go uncharged (prior + margin never fits under the threshold).
+  const margin = opts.maxConcurrentAttempts ?? threshold + 1;
 
   function assertAcceptable(password: string, hasSecondFactor: boolean, user: UserContextRow): void {
     const verdict = checkPassword(password, policy, { hasSecondFactor, context: userContext(user) });
@@ -146,6 +183,7 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
     by: { email: string } | { userId: string },
     password: string,
     meta: { account: string; ip?: string; userAgent?: string; requestId?: string; tenantId?: string },
+    deferred?: DeferredWrite[],
   ): Promise<PasswordVerification> {
     const subject = { factor: 'password', account: meta.account, ip: meta.ip } as const;
     const accountHash = identifierHash(meta.account);
@@ -167,7 +205,8 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
     }
 
     // One statement for every case — look the account up and, when it can sign in, charge the
-    // attempt to its durable counter — so an unknown account costs what a known one does.
+    // attempt to its durable counter unless it is far enough below the threshold to go uncharged
+    // (`unchargedWithin`) — so an unknown account costs what a known one does.
     const [where, value] =
       'email' in by
         ? ['lower(u.email) = lower(?)', by.email.trim()]
@@ -176,18 +215,23 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
           : ['false and u.id::text = ?', by.userId];
     const res = await db.raw(
       `with u as (
-         select u.id, u.status, pc.password_hash
-         from users u left join password_credentials pc on pc.user_id = u.id
+         select u.id, u.status, pc.password_hash, coalesce(f.failed_count, 0) as prior,
+                coalesce(f.locked_until > now(), false) as prior_locked
+         from users u
+         left join password_credentials pc on pc.user_id = u.id
+         left join auth_failure_counters f on f.user_id = u.id and f.factor = 'password'
          where ${where} and u.deleted_at is null
          limit 1
+       ), d as (
+         select u.*, ${UNCHARGED_WITHIN} as uncharged from u
        ), charged as (
          insert into auth_failure_counters as c (user_id, factor, failed_count, first_failed_at, last_failed_at)
-         select id, 'password', 1, now(), now() from u where status = 'active' and password_hash is not null
+         select id, 'password', 1, now(), now() from d where status = 'active' and password_hash is not null and not uncharged
          ${CHARGE_ON_CONFLICT}
        )
-       select u.id, u.status, u.password_hash, charged.failed_count, charged.locked
-       from u left join charged on true`,
-      [value, threshold],
+       select d.id, d.status, d.password_hash, d.prior, d.uncharged, charged.failed_count, charged.locked
+       from d left join charged on true`,
+      [value, margin, threshold, threshold],
     );
     const row = res.rows[0] as LookupRow | undefined;
 
@@ -197,7 +241,9 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
     if (!row) reason = 'unknown_account';
     else if (row.status !== 'active') reason = 'disabled';
     else if (!row.password_hash) reason = 'no_password';
-    else {
+    else if (row.uncharged) {
+      failedCount = Number(row.prior) + 1;
+    } else {
       const charge = chargeOutcome(
         row.failed_count === null ? undefined : { failed_count: row.failed_count, locked: Boolean(row.locked) },
         threshold,
@@ -219,8 +265,10 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
     if (reason === undefined && row?.password_hash) {
       const storedHash = row.password_hash;
       const rehash = verification.needsRehash ? await hasher.hash(password) : undefined;
-      await db.transaction(async (trx) => {
-        await settleAttempt(trx, row.id, 'password', { success: true, threshold });
+      // A clean account verified uncharged has no count to reset: a clean sign-in writes only its audit row.
+      const reset = !row.uncharged || Number(row.prior) > 0;
+      const writes: DeferredWrite = async (trx) => {
+        if (reset) await settleAttempt(trx, row.id, 'password', { success: true, threshold });
         if (rehash) {
           // Only if nobody changed the password meanwhile.
           await trx('password_credentials')
@@ -235,13 +283,24 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
           ...auditBase,
           details: { factor: 'password', account_hash: accountHash, rehashed: Boolean(rehash) },
         });
-      });
+      };
+      if (deferred) deferred.push(writes);
+      else await db.transaction(writes);
       await throttle.recordSuccess(subject);
       return { ok: true, userId: row.id, needsRehash: verification.needsRehash };
     }
 
+    const countNow = reason === 'wrong_password' && row?.uncharged === true;
     const { lockedNow } = await db.transaction(async (trx) => {
-      const settled = await settleAttempt(trx, chargedUser, 'password', { success: false, threshold });
+      // An uncharged attempt is counted now; a charged one (or none: no account) is settled.
+      let settled: { lockedNow: boolean };
+      if (countNow && row) {
+        const counted = await recordUnchargedFailure(trx, row.id, 'password', threshold);
+        failedCount = counted.failedCount;
+        settled = counted;
+      } else {
+        settled = await settleAttempt(trx, chargedUser, 'password', { success: false, threshold });
+      }
       await recordAudit(trx, {
         action: 'auth.password.failed',
         actor: ANONYMOUS,
@@ -252,7 +311,7 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
           factor: 'password',
           reason,
           account_hash: accountHash,
-          ...(chargedUser ? { failed_count: failedCount } : {}),
+          ...(chargedUser || countNow ? { failed_count: failedCount } : {}),
         },
       });
       if (settled.lockedNow && target) {
@@ -280,16 +339,22 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
 
     checkPolicy: (password, input = {}) => checkPassword(password, policy, input),
 
-    verifyUserPassword(db, a) {
+    verifyUserPassword(db, a, verifyOpts = {}) {
       const email = typeof a.email === 'string' ? a.email : '';
       const password = typeof a.password === 'string' ? a.password : '';
-      return attempt(db, { email }, password, {
-        account: normalizeIdentifier(email) || '(empty)',
-        ip: a.ip,
-        userAgent: a.userAgent,
-        requestId: a.requestId,
-        tenantId: a.tenantId,
-      });
+      return attempt(
+        db,
+        { email },
+        password,
+        {
+          account: normalizeIdentifier(email) || '(empty)',
+          ip: a.ip,
+          userAgent: a.userAgent,
+          requestId: a.requestId,
+          tenantId: a.tenantId,
+        },
+        verifyOpts.deferSuccessWrites,
+      );
     },
 
     async setPassword(trx, userId, password, ctx) {
@@ -392,6 +457,7 @@ export async function createPasswordServiceFromConfig(
     throttle: createAuthThrottle({ store: deps.store, config: config.auth, logger: deps.logger }),
     policy: passwordPolicyFromConfig(config.auth),
     lockoutThreshold: config.auth.lockout_threshold,
+    maxConcurrentAttempts: config.auth.account_free_failures + 1,
     logger: deps.logger,
   });
 }

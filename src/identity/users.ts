@@ -4,6 +4,7 @@ import { AppError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { enqueueEvent } from '../outbox/index.ts';
 import { revokeGrant } from '../tokens/index.ts';
+import { queueBackchannelLogouts } from './backchannel-logouts.ts';
 import type { PasswordService } from './passwords.ts';
 
 /**
@@ -218,7 +219,8 @@ export interface DisableOptions {
  * Disables a user and ends every session and grant of theirs, in one PostgreSQL transaction:
  * each grant is revoked (`revoked_grants`, so JWT access tokens die too; `token.revoked` event),
  * its durable tokens (refresh tokens) and the Grant rows deleted, the engine `Session` rows deleted,
- * `user_sessions` marked revoked. After the commit, with `storage` (the adapter factory), the
+ * `user_sessions` marked revoked, back-channel logout of their applications queued (delivered by the
+ * service, ADR-0019). After the commit, with `storage` (the adapter factory), the
  * grants' short-lived items (opaque access tokens, codes) go from Redis/memory too; without it they
  * expire within their TTL, and the engine refuses them meanwhile (the account is disabled).
  */
@@ -270,6 +272,8 @@ export async function disableUser(
       await trx('oidc_models').whereIn('grant_id', grantIds).del();
       await trx('oidc_models').where({ model: 'Grant' }).whereIn('id', grantIds).del();
     }
+    // The applications signed in through the sessions hear of it (back-channel logout, after the commit).
+    const backchannel = await queueBackchannelLogouts(trx, { accountId: userId, reason: 'user_disabled' });
     // Durable models of the user not bound to a grant we saw (sessions; stray refresh tokens).
     await trx('oidc_models').whereIn('model', ['Session', 'RefreshToken']).where({ account_id: userId }).del();
     const sessionsEnded = await trx('user_sessions')
@@ -282,7 +286,7 @@ export async function disableUser(
         action: 'user.disabled',
         actor,
         target: { type: 'user', id: userId },
-        details: { reason: why, grants_revoked: grantIds.length, sessions_ended: sessionsEnded },
+        details: { reason: why, grants_revoked: grantIds.length, sessions_ended: sessionsEnded, backchannel_logouts: backchannel },
       });
       await enqueueEvent(trx, { type: EVENT('disabled'), key: userId, subject: userId, data: { id: userId } });
     }

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import compose from 'koa-compose';
 import Provider, { type Adapter, type ClientMetadata, type Configuration, type FindAccount } from 'oidc-provider';
+import { isLoopbackHost } from '../clients/schema.ts';
 import type { Config } from '../config/index.ts';
 import type { Signer } from '../keys/index.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -13,6 +14,7 @@ import { buildInteractionPolicy } from './interaction-policy.ts';
 import { issuerPath } from './mount.ts';
 import { createEnginePages } from './pages.ts';
 import { createResourcePolicy } from './resources.ts';
+import { RequestLifetimes } from './session-lifetimes.ts';
 import { DEFAULT_SIGN_IN_POLICY, type TenantSignInPolicy } from './tenant-policy.ts';
 import type { TokenEndpoints } from './token-endpoints.ts';
 
@@ -63,6 +65,12 @@ export interface ProviderOptions {
   configure?: (provider: Provider) => void;
   /** Trust X-Forwarded-* (`server.trust_proxy`): must match the parent Koa app's `proxy`. */
   trustProxy?: boolean;
+  /**
+   * Let the engine's outgoing requests (back-channel logout) reach a loopback host named in the URL
+   * (`localhost`, `127.0.0.1`, `[::1]`), which its SSRF protection otherwise refuses. Outside
+   * production only: clients may register http endpoints only on loopback hosts, for development.
+   */
+  loopbackFetch?: boolean;
   logger: Logger;
 }
 
@@ -75,6 +83,14 @@ export function refreshTokenTtl(t: Pick<Config['oidc'], 'refresh_token_idle_ttl_
     return Math.max(1, Math.min(t.refresh_token_idle_ttl_s, left));
   };
 }
+
+/** The engine's fetch without its special-use-address guard for URLs that name a loopback host. */
+const loopbackFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const url = new URL(input instanceof Request ? input.url : input);
+  if (!isLoopbackHost(url.hostname) || !init) return globalThis.fetch(input, init);
+  const { dispatcher: _guard, ...rest } = init as RequestInit & { dispatcher?: unknown };
+  return globalThis.fetch(input, rest);
+};
 
 /**
  * The oidc-provider engine as IAM runs it. Every behaviour that matters is set explicitly, not
@@ -102,6 +118,8 @@ export function buildProvider(opts: ProviderOptions): Provider {
   const cookiePrefix = opts.issuer.startsWith('https://') ? '__Host-' : '';
   const pages = createEnginePages({ assetsBase: prefix });
   const tenantPolicy = opts.tenantPolicy ?? (async () => ({ ...DEFAULT_SIGN_IN_POLICY }));
+  // Idle and absolute session lifetimes (ADR-0019): the login checks record the tenant's, the save applies them.
+  const lifetimes = new RequestLifetimes({ idleSeconds: t.session_idle_ttl_s, absoluteSeconds: t.session_ttl_s });
 
   const configuration: Configuration = {
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
@@ -147,6 +165,8 @@ export function buildProvider(opts: ProviderOptions): Provider {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'ES256',
+      // Every logout token names the session (`sid`) as well as the subject: an RP can end just that session.
+      backchannel_logout_session_required: true,
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['ES256'],
@@ -160,6 +180,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraClientMetadata },
     extraParams: [],
     findAccount: opts.findAccount,
+    ...(opts.loopbackFetch ? { fetch: loopbackFetch } : {}),
     // Only public clients may call the token-family endpoints from a browser, and only from the
     // origins of their registered redirect URIs; confidential clients are servers (no CORS).
     clientBasedCORS(ctx, origin, client) {
@@ -177,7 +198,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
     extraTokenClaims: extraTokenClaims as Configuration['extraTokenClaims'],
     formats: { bitsOfOpaqueRandomness: 256, customizers: { jwt: undefined } },
     interactions: {
-      policy: buildInteractionPolicy({ tenantPolicy }),
+      policy: buildInteractionPolicy({ tenantPolicy, lifetimes }),
       url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
     renderError: pages.renderError as Configuration['renderError'],
@@ -188,7 +209,10 @@ export function buildProvider(opts: ProviderOptions): Provider {
       IdToken: t.id_token_ttl_s,
       RefreshToken: refreshTokenTtl(t) as NonNullable<Configuration['ttl']>['RefreshToken'],
       Grant: t.grant_ttl_s,
-      Session: t.session_ttl_s,
+      // Each use slides the session by the idle lifetime, never past its absolute end.
+      Session: ((ctx: object | undefined, session: { loginTs?: number; iat?: number }) => lifetimes.ttl(ctx, session)) as NonNullable<
+        Configuration['ttl']
+      >['Session'],
       Interaction: t.interaction_ttl_s,
       DeviceCode: DISABLED_FEATURE_TTL_S,
       BackchannelAuthenticationRequest: DISABLED_FEATURE_TTL_S,

@@ -21,8 +21,10 @@ export {
   getLockState,
   isLocked,
   MAX_LOCKOUT_THRESHOLD,
+  recordUnchargedFailure,
   type SettleResult,
   settleAttempt,
+  UNCHARGED_WITHIN,
   type UnlockOptions,
   unlockAccount,
 } from './lockout.ts';

@@ -14,6 +14,12 @@ import { type AuthThrottle, validIp } from './throttle.ts';
  * factor until a password reset or an administrator clears it (`clearFailures`, `unlockAccount`).
  * Charging first keeps the bound exact under parallel bursts: of 150 concurrent guesses at most
  * `threshold` are ever evaluated.
+ *
+ * An account far enough below the threshold need not be charged first (`UNCHARGED_WITHIN`): while
+ * its count is at most `threshold - maxConcurrent`, even if every attempt the throttle lets run at
+ * once fails, the count cannot pass the threshold. Such an attempt is counted afterwards
+ * (`recordUnchargedFailure`), and a clean sign-in writes nothing here at all (DESIGN §7: at most
+ * one PostgreSQL write per completed login).
  */
 
 /** NIST SP 800-63B-4 §3.2.2: no more than 100 consecutive failures. */
@@ -41,6 +47,15 @@ export const CHARGE_ON_CONFLICT = `
         locked_until = case when c.failed_count + 1 > ? then timestamptz 'infinity' else c.locked_until end
     where c.locked_until is null or c.locked_until <= now()
   returning c.failed_count, (c.locked_until is not null and c.locked_until > now()) as locked`;
+
+/**
+ * SQL condition (two `?`: the most attempts the throttle lets run at once on one account, then
+ * the threshold) over the columns `prior` (consecutive failures on record) and `prior_locked`:
+ * true when an attempt may be evaluated without charging the durable counter first. The bound
+ * rests on the throttle (free failures, then one attempt at a time); attempts that stall longer
+ * than the throttle's waits can overshoot it by the attempts let through meanwhile (ADR-0012).
+ */
+export const UNCHARGED_WITHIN = '(not prior_locked and prior + ?::int <= ?::int)';
 
 export interface ChargeResult {
   /** Evaluate the attempt only when true. */
@@ -101,6 +116,33 @@ export async function settleAttempt(
     [id, factor, outcome.threshold],
   );
   return { lockedNow: res.rows.length > 0 };
+}
+
+/**
+ * Counts the failure of an attempt that was evaluated uncharged (`UNCHARGED_WITHIN`). The failure
+ * that brings the count to `threshold` locks the factor, like `settleAttempt`.
+ */
+export async function recordUnchargedFailure(
+  trx: Knex | Knex.Transaction,
+  userId: string,
+  factor: AuthFactor,
+  threshold: number,
+): Promise<SettleResult & { failedCount: number }> {
+  assertThreshold(threshold);
+  const res = await trx.raw(
+    `insert into auth_failure_counters as c (user_id, factor, failed_count, first_failed_at, last_failed_at, locked_until)
+     values (?, ?, 1, now(), now(), case when 1 >= ? then timestamptz 'infinity' end)
+     on conflict (user_id, factor) do update
+       set failed_count = c.failed_count + 1,
+           first_failed_at = coalesce(c.first_failed_at, now()),
+           last_failed_at = now(),
+           locked_until = case when c.failed_count + 1 >= ? then timestamptz 'infinity' else c.locked_until end
+     returning c.failed_count`,
+    [userId, factor, threshold, threshold],
+  );
+  const failedCount = Number(res.rows[0]?.failed_count ?? 0);
+  // Counts grow by one, so exactly one failure reaches the threshold.
+  return { lockedNow: failedCount === threshold, failedCount };
 }
 
 export interface FactorLockState {

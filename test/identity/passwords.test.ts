@@ -58,11 +58,14 @@ describe('identity: password service', function () {
     await t?.drop();
   });
 
-  function service(opts: { throttle?: Partial<AuthThrottleConfig>; threshold?: number; store?: KeyValueStore } = {}): PasswordService {
+  function service(
+    opts: { throttle?: Partial<AuthThrottleConfig>; threshold?: number; store?: KeyValueStore; maxConcurrentAttempts?: number } = {},
+  ): PasswordService {
     return createPasswordService({
       hasher,
       throttle: createAuthThrottle({ store: opts.store ?? store, config: generous(opts.throttle) }),
       lockoutThreshold: opts.threshold ?? 100,
+      ...(opts.maxConcurrentAttempts ? { maxConcurrentAttempts: opts.maxConcurrentAttempts } : {}),
     });
   }
 
@@ -289,6 +292,61 @@ describe('identity: password service', function () {
     expect(reasons.filter((r) => r.reason === 'wrong_password').length).to.be.at.most(5);
     expect(reasons).to.have.length(50);
     expect(await isLocked(t.db, u.id, 'password')).to.equal(true);
+  });
+
+  it('far below the threshold an attempt is not charged first: a clean success writes no counter, a failure is counted after', async () => {
+    const svc = service({ threshold: 10, maxConcurrentAttempts: 4 });
+    const u = await createUser(svc);
+    const counter = () => t.db('auth_failure_counters').where({ user_id: u.id, factor: 'password' }).first('failed_count', 'locked_until');
+    expect((await attempt(svc, u.email, GOOD)).ok).to.equal(true);
+    expect(await counter(), 'no counter row for a clean sign-in').to.equal(undefined);
+    expect(await attempt(svc, u.email, OTHER)).to.deep.equal({ ok: false });
+    expect(await counter()).to.deep.equal({ failed_count: 1, locked_until: null });
+    const [failed] = await t.db('audit_events').where({ action: 'auth.password.failed', target_id: u.id });
+    expect(failed.details).to.deep.include({ reason: 'wrong_password', failed_count: 1 });
+    expect((await attempt(svc, u.email, GOOD)).ok).to.equal(true);
+    expect(await counter(), 'a success resets the count').to.deep.include({ failed_count: 0 });
+  });
+
+  it('near the threshold every attempt is charged first, and the lock still comes at the threshold', async () => {
+    const svc = service({ threshold: 6, maxConcurrentAttempts: 4 });
+    const u = await createUser(svc);
+    // 0..2 failures on record: uncharged (prior + 4 <= 6); from 3 on: charged first.
+    for (let i = 0; i < 6; i++) expect(await attempt(svc, u.email, OTHER)).to.deep.equal({ ok: false });
+    expect(await isLocked(t.db, u.id, 'password')).to.equal(true);
+    expect(await attempt(svc, u.email, GOOD)).to.deep.equal({ ok: false });
+    const reasons = await t
+      .db('audit_events')
+      .where({ target_id: u.id })
+      .whereIn('action', ['auth.password.failed', 'auth.lockout.locked'])
+      .orderBy('chain_seq')
+      .select('action', t.db.raw(`details->>'reason' as reason`), t.db.raw(`details->>'failed_count' as n`));
+    expect(reasons.map((r) => [r.action, r.reason, r.n])).to.deep.equal([
+      ['auth.password.failed', 'wrong_password', '1'],
+      ['auth.password.failed', 'wrong_password', '2'],
+      ['auth.password.failed', 'wrong_password', '3'],
+      ['auth.password.failed', 'wrong_password', '4'],
+      ['auth.password.failed', 'wrong_password', '5'],
+      ['auth.password.failed', 'wrong_password', '6'],
+      ['auth.lockout.locked', null, '6'],
+      ['auth.password.failed', 'locked', null],
+    ]);
+  });
+
+  it('a parallel burst within the throttle’s concurrency never evaluates more than the threshold, uncharged or not', async () => {
+    // The throttle lets 3 free attempts and then one at a time through: at most 4 run at once.
+    const svc = service({ threshold: 5, maxConcurrentAttempts: 4, throttle: { account_free_failures: 3, account_backoff_base_s: 60 } });
+    const u = await createUser(svc);
+    await attempt(svc, u.email, OTHER, '198.51.100.1');
+    await svc.throttle.resetAccount(u.email);
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt(svc, u.email, `${OTHER} ${i}`, `198.51.100.${i + 2}`)));
+    expect(answers.every((a) => a.ok === false)).to.equal(true);
+    const evaluated = await t
+      .db('audit_events')
+      .where({ action: 'auth.password.failed', target_id: u.id })
+      .whereRaw(`details->>'reason' = 'wrong_password'`)
+      .count<{ n: string }[]>({ n: '*' });
+    expect(Number(evaluated[0]?.n)).to.be.at.most(5);
   });
 
   it('throttles per account with a growing wait, identically for unknown accounts', async () => {
