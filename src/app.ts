@@ -5,6 +5,11 @@ import type { DestinationStream } from 'pino';
 import { createClientAdapter } from '../adapters/client.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { interactionRoutes } from '../interactions/index.ts';
+import { ensureAccountClient } from './account/index.ts';
+import { createCallerAuthenticator } from './authz/caller-auth.ts';
+import { createCheckApi } from './authz/check-api.ts';
+import { type CheckService, createCheckService, listenForAuthzRevisions } from './authz/check-service.ts';
+import { createAuthzMetrics } from './authz/metrics.ts';
 import { bootstrapDemo, type DemoBootstrap } from './bootstrap/demo.ts';
 import { createClientCache, listenForClientChanges } from './clients/index.ts';
 import type { LoadedConfig } from './config/index.ts';
@@ -13,13 +18,19 @@ import { createDb, type Knex, poolStats } from './db/knex.ts';
 import { withAdvisoryLock } from './db/locks.ts';
 import { migrateLatest, migrateStatus } from './db/migrate.ts';
 import { listenChannel } from './db/notify.ts';
+import { AppError } from './errors/index.ts';
+import { authorizationService } from './grpc/authorization.ts';
+import { type GrpcServer, startGrpcServer } from './grpc/server.ts';
 import { createHttpApp } from './http/app.ts';
+import { accountRoutes } from './http/routes/account/index.ts';
+import { adminRoutes } from './http/routes/admin/index.ts';
+import { authzRoutes } from './http/routes/authz.ts';
 import { devMailboxRoutes } from './http/routes/dev-mailbox.ts';
 import { operationsRoutes } from './http/routes/operations.ts';
 import { permissionRoutes } from './http/routes/permissions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
 import { type HttpServer, listen } from './http/server.ts';
-import { createPasswordServiceFromConfig } from './identity/index.ts';
+import { createPasswordServiceFromConfig, purgePendingSignUps } from './identity/index.ts';
 import { createKeyService, KEY_CHANGE_CHANNEL, type KeyService, resolveKek } from './keys/index.ts';
 import { every } from './lifecycle/every.ts';
 import { Readiness } from './lifecycle/readiness.ts';
@@ -28,6 +39,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createAccessTokenVerifier } from './oidc/access-token-verifier.ts';
 import { createFindAccount } from './oidc/account.ts';
+import { BACKCHANNEL_LOGOUT_CHANNEL, deliverBackchannelLogouts } from './oidc/backchannel-delivery.ts';
 import { installCachedClientLookup } from './oidc/client-lookup.ts';
 import { installHashedClientSecrets } from './oidc/client-secret.ts';
 import { deriveCookieKeys, deriveDpopNonceSecret } from './oidc/cookie-keys.ts';
@@ -38,6 +50,7 @@ import { createTokenEndpoints } from './oidc/token-endpoints.ts';
 import { createOutboxRelay, type OutboxRelay, purgePublished } from './outbox/index.ts';
 import { createFactorGuard } from './security/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
+import { purgeDeletedTenants, purgeExpiredIdempotencyKeys } from './tenancy/index.ts';
 import {
   createIntrospectionCache,
   type IntrospectionCache,
@@ -68,6 +81,10 @@ export interface IamService {
   readonly oidc: { provider(): Provider; introspectionCache: IntrospectionCache };
   /** One-time demo credentials when this start created them (development only). */
   readonly demo?: DemoBootstrap;
+  /** The authorization check engine (ADR-0016). */
+  readonly authz: { checks: CheckService };
+  /** Port of the gRPC listener, when it runs. */
+  readonly grpcPort?: number;
   readonly port: number;
   readonly url: string;
   stop(reason?: string): Promise<{ drained: boolean }>;
@@ -210,6 +227,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       config.env !== 'production' && config.bootstrap.demo
         ? await bootstrapDemo(db, { adminEmail: config.bootstrap.admin_email })
         : undefined;
+    // Account self-service (ADR-0018): its first-party client, kept in line with the issuer.
+    const accountEnabled = config.account.enabled && (await ensureAccountConsole(db, config.issuer, logger));
 
     // The OIDC engine: storage adapters (PostgreSQL + Redis), clients through a cache invalidated
     // across instances, shared secrets derived from the KEK; it signs through the key service and
@@ -222,6 +241,28 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     cleanups.push(() => clientCache.close());
     const clientAdapter = createClientAdapter(clientCache, { engineScopes: ENGINE_SCOPES, logger });
     const introspectionCache = createIntrospectionCache({ ttlMs: config.oidc.introspection_cache_s * 1000 });
+    // Authorization check API (ADR-0016): grant snapshots per instance, refreshed by revision
+    // NOTIFY; its callers' verified tokens cached until a revocation NOTIFY evicts them.
+    const authzChecks = createCheckService({
+      db,
+      logger,
+      metrics: createAuthzMetrics(metrics.registry),
+      listen: listenForAuthzRevisions({ url: dbUrl, logger }),
+      ttlMs: config.authz.cache_ttl_s * 1000,
+      maxEntries: config.authz.cache_max_entries,
+    });
+    cleanups.push(() => authzChecks.close());
+    const authzCallers = createCallerAuthenticator({
+      issuer: config.issuer,
+      audience: apiAudience(config.issuer),
+      jwks: () => keys.jwks(),
+      isRevoked: async (t) => {
+        const status = await revocationStatus(db, t);
+        return status.token || status.grant;
+      },
+      ttlMs: config.oidc.introspection_cache_s * 1000,
+    });
+    const authzApi = createCheckApi({ db, checks: authzChecks });
     const revocationListener = listenChannel({
       url: dbUrl,
       channel: TOKEN_REVOCATION_CHANNEL,
@@ -231,12 +272,18 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
           const p = JSON.parse(payload) as { jti?: unknown; grant_id?: unknown };
           if (typeof p.jti === 'string') introspectionCache.revokeJti(p.jti);
           if (typeof p.grant_id === 'string') introspectionCache.revokeGrant(p.grant_id);
+          if (typeof p.jti === 'string') authzCallers.revokeJti(p.jti);
+          if (typeof p.grant_id === 'string') authzCallers.revokeGrant(p.grant_id);
         } catch {
           introspectionCache.clear();
+          authzCallers.clear();
         }
       },
       // Revocations announced while disconnected are unknown: forget every cached positive answer.
-      onConnect: () => introspectionCache.clear(),
+      onConnect: () => {
+        introspectionCache.clear();
+        authzCallers.clear();
+      },
     });
     cleanups.push(() => revocationListener.close());
     const oidcPurge = every(
@@ -249,6 +296,16 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       logger,
     );
     cleanups.push(async () => oidcPurge.stop());
+    // Self sign-ups nobody verified within the link's window (one instance at a time: advisory lock).
+    const signUpPurge = every(
+      3_600_000,
+      async () => {
+        const { purged } = await purgePendingSignUps(db);
+        if (purged) logger.info({ purged }, 'purged unverified sign-ups');
+      },
+      logger,
+    );
+    cleanups.push(async () => signUpPurge.stop());
     const tokenEndpoints = createTokenEndpoints({
       db,
       verifier: createAccessTokenVerifier({ issuer: config.issuer, keys }),
@@ -276,10 +333,27 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
           installCachedClientLookup(provider, clientCache);
         },
         trustProxy: config.server.trust_proxy,
+        loopbackFetch: config.env !== 'production',
         logger,
       }),
     );
     keys.onChange(() => engine.rebuild());
+    // Back-channel logout of sessions ended outside a browser request (a disabled user, ADR-0019):
+    // queued in PostgreSQL, delivered by whichever instance claims them; a NOTIFY wakes us at once.
+    const deliverLogouts = async () => {
+      await deliverBackchannelLogouts(db, () => engine.current, logger);
+    };
+    const backchannelJob = every(5_000, deliverLogouts, logger);
+    cleanups.push(async () => backchannelJob.stop());
+    const wakeDelivery = () => void deliverLogouts().catch((err) => logger.warn({ err }, 'back-channel logout delivery failed'));
+    const backchannelListener = listenChannel({
+      url: dbUrl,
+      channel: BACKCHANNEL_LOGOUT_CHANNEL,
+      logger,
+      onNotify: wakeDelivery,
+      onConnect: wakeDelivery,
+    });
+    cleanups.push(() => backchannelListener.close());
 
     // Sign-in: passwords (argon2id, throttled per account and source, durable lockout) and the
     // same brute-force layers around second factors; both fail closed when the store is down.
@@ -326,6 +400,69 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         },
       }),
     ];
+    routers.push(authzRoutes({ api: authzApi, auth: authzCallers, bodyLimitKb: config.server.body_limit_kb }));
+    // Admin REST API (ADR-0017): tenants, members, invitations, roles, bindings, overrides,
+    // delegations; deleted tenants and expired idempotency records are purged in the background.
+    routers.push(
+      ...adminRoutes({
+        db,
+        bodyLimitKb: config.server.body_limit_kb,
+        auth: {
+          issuer: config.issuer,
+          audience: apiAudience(config.issuer),
+          jwks: () => keys.jwks(),
+          isRevoked: async (t) => {
+            const status = await revocationStatus(db, t);
+            return status.token || status.grant;
+          },
+        },
+        mailer,
+        issuer: config.issuer,
+        productName: 'InfraNotes',
+        invitationTtlS: config.tenancy.invitation_ttl_s,
+        deletionRetentionDays: config.tenancy.deletion_retention_days,
+        idempotencyTtlS: config.tenancy.idempotency_ttl_s,
+      }),
+    );
+    const tenancyPurge = every(
+      3_600_000,
+      async () => {
+        const tenants = await purgeDeletedTenants(db);
+        const idempotencyKeys = await purgeExpiredIdempotencyKeys(db);
+        if (tenants || idempotencyKeys) {
+          logger.info({ tenants, idempotency_keys: idempotencyKeys }, 'purged deleted tenants and idempotency records');
+        }
+      },
+      logger,
+    );
+    cleanups.push(async () => tenancyPurge.stop());
+    if (accountEnabled) {
+      routers.push(
+        accountRoutes({
+          prefix: issuerPath(config.issuer),
+          issuer: config.issuer,
+          provider: () => engine.current,
+          db,
+          store,
+          kek,
+          cookieKeys,
+          passwords,
+          passkeys,
+          mail: { mailer, issuer: config.issuer, productName: 'InfraNotes', logger },
+          engine: {
+            db,
+            storage: adapters,
+            maxAccessTokenTtlS: Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s),
+            logger,
+          },
+          recentAuthS: config.account.recent_auth_s,
+          sessionIdleS: config.account.session_idle_s,
+          sessionMaxS: config.account.session_max_s,
+          passwordMinLength: { withoutMfa: config.auth.password_min_length, withMfa: config.auth.password_min_length_with_mfa },
+          logger,
+        }),
+      );
+    }
     if (mailer instanceof DevMailbox && config.env !== 'production') routers.push(devMailboxRoutes({ mailbox: mailer }));
     const app = createHttpApp({
       logger,
@@ -340,6 +477,27 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         jwks: () => keys.jwks(),
       }),
     });
+    // gRPC (Profile C): mutual TLS when configured; plaintext only on loopback and never in production.
+    let grpcServer: GrpcServer | undefined;
+    const g = config.grpc;
+    const grpcTls =
+      g.tls_cert_file && g.tls_key_file && g.tls_client_ca_file
+        ? { certFile: g.tls_cert_file, keyFile: g.tls_key_file, clientCaFile: g.tls_client_ca_file }
+        : undefined;
+    if (g.enabled && !grpcTls && config.env === 'production') {
+      logger.warn('gRPC not started: production requires mutual TLS (grpc.tls_cert_file, tls_key_file, tls_client_ca_file)');
+    } else if (g.enabled) {
+      const authorization = authorizationService({ api: authzApi, auth: authzCallers, logger });
+      grpcServer = await startGrpcServer({
+        host: g.host,
+        port: g.port ?? (config.env === 'test' ? 0 : 50051),
+        tls: grpcTls,
+        logger,
+        register: (server) => server.addService(authorization.definition, authorization.implementation),
+      });
+      const started = grpcServer;
+      cleanups.push(() => started.close(config.server.shutdown_timeout_ms));
+    }
     const http: HttpServer = await listen(app, config.server.host, config.server.http_port);
     readiness.setPhase('ready');
     const url = `http://127.0.0.1:${http.port}`;
@@ -358,6 +516,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       mailer,
       oidc: { provider: () => engine.current, introspectionCache },
       demo,
+      authz: { checks: authzChecks },
+      grpcPort: grpcServer?.port,
       port: http.port,
       url,
       stop(reason = 'stop requested') {
@@ -390,6 +550,18 @@ async function runCleanups(cleanups: Cleanup[], logger: Logger): Promise<void> {
     } catch (err) {
       logger.warn({ err }, 'cleanup step failed');
     }
+  }
+}
+
+/** The account pages' client; false (pages off, logged) when this issuer cannot carry its redirect URI. */
+async function ensureAccountConsole(db: Knex, issuer: string, logger: Logger): Promise<boolean> {
+  try {
+    await ensureAccountClient(db, issuer);
+    return true;
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'validation_failed')) throw err;
+    logger.warn({ err }, 'account pages disabled: the issuer cannot be a redirect URI of their client (use https, or http on loopback)');
+    return false;
   }
 }
 

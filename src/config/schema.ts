@@ -134,8 +134,10 @@ export const configSchema = z.object({
       refresh_token_absolute_ttl_s: int(300, 3_650 * 86_400).default(90 * 86_400),
       /** Grant (consent record) lifetime; it caps everything issued from it, so it must cover the absolute refresh lifetime. */
       grant_ttl_s: int(300, 3_650 * 86_400).default(90 * 86_400),
-      /** Browser session lifetime (the engine's Session). */
-      session_ttl_s: int(300, 365 * 86_400).default(14 * 86_400),
+      /** Absolute browser session lifetime (the engine's Session), counted from sign-in; activity never extends it (ADR-0019). */
+      session_ttl_s: int(300, 365 * 86_400).default(86_400),
+      /** Browser session idle lifetime: a session unused this long ends (each use restarts it, never past the absolute lifetime). */
+      session_idle_ttl_s: int(60, 365 * 86_400).default(8 * 3_600),
       /** Lifetime of a pending sign-in interaction. */
       interaction_ttl_s: int(60, 86_400).default(3_600),
       /** Lifetime of an authorization code. */
@@ -263,6 +265,72 @@ export const configSchema = z.object({
       otlp_endpoint: url(['http', 'https']).default('http://127.0.0.1:4318/v1/traces'),
       service_name: z.string().min(1).default('infranotes-iam'),
       sample_ratio: z.coerce.number().min(0).max(1).default(1),
+    })
+    .prefault({}),
+  account: z
+    .object({
+      /** Serve the account self-service pages at `<issuer path>/account` (ADR-0018). */
+      enabled: bool().default(true),
+      /** A sensitive change (password, email, second factors) needs a sign-in at most this long ago; older ones go through a fresh sign-in first. */
+      recent_auth_s: int(30, 3_600).default(300),
+      /** The account pages' own session ends after this long without a request. */
+      session_idle_s: int(60, 86_400).default(1_800),
+      /** ... and at the latest this long after its sign-in. */
+      session_max_s: int(300, 7 * 86_400).default(28_800),
+    })
+    .superRefine((a, ctx) => {
+      if (a.session_idle_s > a.session_max_s) {
+        ctx.addIssue({ code: 'custom', path: ['session_idle_s'], message: 'must not exceed account.session_max_s' });
+      }
+    })
+    .prefault({}),
+  tenancy: z
+    .object({
+      /** Lifetime of an emailed invitation link; a resend issues a new link with a fresh lifetime. */
+      invitation_ttl_s: int(3_600, 30 * 86_400).default(7 * 86_400),
+      /** Days a deleted tenant is kept (restorable by a platform administrator) before the purge job erases it. */
+      deletion_retention_days: int(0, 3_650).default(30),
+      /** How long an Idempotency-Key of an admin API create replays its first response. */
+      idempotency_ttl_s: int(60, 7 * 86_400).default(86_400),
+    })
+    .prefault({}),
+  authz: z
+    .object({
+      /** Safety net behind revision notifications: a cached grant snapshot is re-read at least this often. */
+      cache_ttl_s: int(1, 3_600).default(60),
+      /** Grant snapshots (one per tenant and principal) kept in memory per instance. */
+      cache_max_entries: int(100, 1_000_000).default(10_000),
+    })
+    .prefault({}),
+  grpc: z
+    .object({
+      /** Serve the gRPC services (iam.v1.AuthorizationService). */
+      enabled: bool().default(true),
+      host: z.string().min(1).default('127.0.0.1'),
+      /** Unset: 50051, or any free port when env is test. */
+      port: int(0, 65535).optional(),
+      /** PEM server certificate and key; with a client CA they make the listener mutual TLS (Profile C). */
+      tls_cert_file: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+      tls_key_file: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+      tls_client_ca_file: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+    })
+    .superRefine((g, ctx) => {
+      const tls = [g.tls_cert_file, g.tls_key_file, g.tls_client_ca_file].filter(Boolean).length;
+      if (tls !== 0 && tls !== 3) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls_cert_file'],
+          message: 'set tls_cert_file, tls_key_file and tls_client_ca_file together',
+        });
+      }
+      // Plaintext gRPC only on loopback (contracts/grpc-metadata.md).
+      if (tls === 0 && !['127.0.0.1', '::1', 'localhost'].includes(g.host)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['host'],
+          message: 'plaintext gRPC listens on loopback only; configure mutual TLS to bind elsewhere',
+        });
+      }
     })
     .prefault({}),
   bootstrap: z
