@@ -9,6 +9,7 @@ import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
 import { emailVerificationLanding } from './email-verification.ts';
 import { type Flow, InteractionExpired, loadFlow, translatorFor } from './flow.ts';
+import { invitationLanding } from './invitation-landing.ts';
 import { flushDeferred } from './login.ts';
 import { magicLinkLanding } from './magic-link.ts';
 import { passwordResetLanding } from './password-reset.ts';
@@ -27,6 +28,7 @@ import { selectAccountStep } from './steps/select-account.ts';
 import { signUpStep } from './steps/sign-up.ts';
 import { startStep } from './steps/start.ts';
 import { switchAccountStep } from './steps/switch-account.ts';
+import { tenantStep } from './steps/tenant.ts';
 import { totpStep } from './steps/totp.ts';
 
 export type { InteractionDeps } from './deps.ts';
@@ -48,6 +50,7 @@ export const STEPS: readonly Step[] = [
   consentStep,
   selectAccountStep,
   switchAccountStep,
+  tenantStep,
   abortStep,
 ];
 
@@ -162,6 +165,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   magicLinkLanding(router, deps, { errors, parseForm });
   passwordResetLanding(router, deps, { errors, parseForm });
   emailVerificationLanding(router, deps, { errors, parseForm });
+  invitationLanding(router, deps, { errors, parseForm });
   assetRoutes(router, deps.prefix);
   return router;
 }

@@ -5,7 +5,7 @@ import type { DestinationStream } from 'pino';
 import { createClientAdapter } from '../adapters/client.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { interactionRoutes } from '../interactions/index.ts';
-import { ensureAccountClient } from './account/index.ts';
+import { ACCOUNT_CLIENT_ID, ensureAccountClient } from './account/index.ts';
 import { createCallerAuthenticator } from './authz/caller-auth.ts';
 import { createCheckApi } from './authz/check-api.ts';
 import { type CheckService, createCheckService, listenForAuthzRevisions } from './authz/check-service.ts';
@@ -46,11 +46,12 @@ import { deriveCookieKeys, deriveDpopNonceSecret } from './oidc/cookie-keys.ts';
 import { issuerPath, mountEngine } from './oidc/mount.ts';
 import { buildProvider, ENGINE_SCOPES, ProviderHolder } from './oidc/provider.ts';
 import { createTenantPolicyLookup } from './oidc/tenant-policy.ts';
+import { createTenantSelection } from './oidc/tenant-selection.ts';
 import { createTokenEndpoints } from './oidc/token-endpoints.ts';
 import { createOutboxRelay, type OutboxRelay, purgePublished } from './outbox/index.ts';
 import { createFactorGuard } from './security/index.ts';
 import { createStore, type KeyValueStore, RedisStore } from './store/index.ts';
-import { purgeDeletedTenants, purgeExpiredIdempotencyKeys } from './tenancy/index.ts';
+import { ensureInvitationClient, INVITATION_CLIENT_ID, purgeDeletedTenants, purgeExpiredIdempotencyKeys } from './tenancy/index.ts';
 import {
   createIntrospectionCache,
   type IntrospectionCache,
@@ -229,6 +230,14 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         : undefined;
     // Account self-service (ADR-0018): its first-party client, kept in line with the issuer.
     const accountEnabled = config.account.enabled && (await ensureAccountConsole(db, config.issuer, logger));
+    // Invitations are accepted in the browser through a sign-in as their own first-party client.
+    await ensureInvitationClient(db, config.issuer).catch((err: unknown) => {
+      if (!(err instanceof AppError && err.code === 'validation_failed')) throw err;
+      logger.warn(
+        { err },
+        'invitation acceptance disabled: the issuer cannot be a redirect URI of its client (use https, or http on loopback)',
+      );
+    });
 
     // The OIDC engine: storage adapters (PostgreSQL + Redis), clients through a cache invalidated
     // across instances, shared secrets derived from the KEK; it signs through the key service and
@@ -316,6 +325,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const dpopNonceSecret = deriveDpopNonceSecret(kek);
     const findAccount = createFindAccount(db);
     const tenantPolicy = createTenantPolicyLookup(db);
+    // The tenant of each grant: picked at sign-in or named by `tenant`, carried as `tid` (issue 5).
+    const tenantSelection = createTenantSelection(db, { tenantless: [ACCOUNT_CLIENT_ID, INVITATION_CLIENT_ID] });
     const engine = new ProviderHolder(() =>
       buildProvider({
         issuer: config.issuer,
@@ -326,6 +337,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         apiAudience: apiAudience(config.issuer),
         findAccount,
         tenantPolicy,
+        tenantSelection,
         tokenEndpoints,
         adapter: (name) => (name === 'Client' ? clientAdapter : adapters.adapterFor(name)),
         configure: (provider) => {
@@ -367,6 +379,16 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       logger,
     });
 
+    // Bearer tokens of IAM's own API (Profile A): our issuer and audience, live keys, not revoked.
+    const apiAuth = {
+      issuer: config.issuer,
+      audience: apiAudience(config.issuer),
+      jwks: () => keys.jwks(),
+      isRevoked: async (t: { jti: string; grantId?: string }) => {
+        const status = await revocationStatus(db, t);
+        return status.token || status.grant;
+      },
+    };
     const routers: Router[] = [
       operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
       wellKnownRoutes({ keys }),
@@ -389,15 +411,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       permissionRoutes({
         db,
         bodyLimitKb: config.server.body_limit_kb,
-        auth: {
-          issuer: config.issuer,
-          audience: apiAudience(config.issuer),
-          jwks: () => keys.jwks(),
-          isRevoked: async (t) => {
-            const status = await revocationStatus(db, t);
-            return status.token || status.grant;
-          },
-        },
+        auth: apiAuth,
       }),
     ];
     routers.push(authzRoutes({ api: authzApi, auth: authzCallers, bodyLimitKb: config.server.body_limit_kb }));
@@ -407,15 +421,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       ...adminRoutes({
         db,
         bodyLimitKb: config.server.body_limit_kb,
-        auth: {
-          issuer: config.issuer,
-          audience: apiAudience(config.issuer),
-          jwks: () => keys.jwks(),
-          isRevoked: async (t) => {
-            const status = await revocationStatus(db, t);
-            return status.token || status.grant;
-          },
-        },
+        auth: apiAuth,
         mailer,
         issuer: config.issuer,
         productName: 'InfraNotes',

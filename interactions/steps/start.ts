@@ -7,6 +7,7 @@ export const startStep: Step = {
   path: '',
   async get(ctx, flow) {
     if (flow.prompt.name === 'consent') return redirect303(ctx, flow.url('consent'));
+    if (flow.prompt.name === 'select_tenant') return redirect303(ctx, flow.url('tenant'));
     if (flow.prompt.name === 'select_account' && !signingIn(flow)) return redirect303(ctx, flow.url('select-account'));
     if (!signingIn(flow)) throw new Error(`unsupported prompt ${flow.prompt.name}`);
     await prepareLoginState(flow);

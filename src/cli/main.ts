@@ -5,6 +5,7 @@ import { registerClientsCommands } from './commands/clients.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
+import { registerTenantsCommands } from './commands/tenants.ts';
 import { registerUsersCommands } from './commands/users.ts';
 import { runCommand } from './runtime.ts';
 
@@ -23,6 +24,7 @@ registerKeysCommands(program, runCommand);
 registerAuditCommands(program, runCommand);
 registerClientsCommands(program, runCommand);
 registerUsersCommands(program, runCommand);
+registerTenantsCommands(program, runCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,7 +8,8 @@ import { iamMetadata } from './client-metadata.ts';
  *
  * - `sub_type`: `user` when the token has an end-user (`accountId`), `workload` otherwise
  *   (client_credentials; then `sub` is the client_id, RFC 9068 §2.2);
- * - `tid`: the tenant — the client's tenant (a user's tenant selection arrives with sign-in, P3);
+ * - `tid`: the tenant — a tenant client's own; for a platform client's user token, the tenant
+ *   selected at sign-in for its grant (src/oidc/tenant-selection.ts), when there is one;
  * - `grant_id`: the grant the token was issued from, so a revoked grant revokes the token
  *   everywhere (introspection, and resource servers following `token.revoked` events);
  * - `acr`, `amr`, `auth_time`, `sid`: how and when the user authenticated, when a user is present.
@@ -37,13 +38,26 @@ function authSource(ctx: Ctx): AuthSource | undefined {
   return (e.RefreshToken ?? e.AuthorizationCode ?? e.DeviceCode ?? e.BackchannelAuthenticationRequest) as AuthSource | undefined;
 }
 
-export async function extraTokenClaims(ctx: unknown, token: unknown): Promise<Record<string, unknown>> {
+export interface ExtraTokenClaimsOptions {
+  /** The tenant selected for a platform client's grant (throws when it is no longer available). */
+  grantTenant?: (grantId: string, accountId: string) => Promise<string | undefined>;
+}
+
+export function createExtraTokenClaims(opts: ExtraTokenClaimsOptions = {}) {
+  return (ctx: unknown, token: unknown) => extraTokenClaims(ctx, token, opts);
+}
+
+export async function extraTokenClaims(ctx: unknown, token: unknown, opts: ExtraTokenClaimsOptions = {}): Promise<Record<string, unknown>> {
   const t = token as TokenLike;
   const c = ctx as Ctx;
   const meta = iamMetadata(t.client ?? c?.oidc?.client);
   const user = typeof t.accountId === 'string' && t.accountId.length > 0;
   const out: Record<string, unknown> = { sub_type: user ? 'user' : 'workload' };
   if (meta.tenant_id) out.tid = meta.tenant_id;
+  else if (user && t.grantId && opts.grantTenant) {
+    const tid = await opts.grantTenant(t.grantId, t.accountId as string);
+    if (tid) out.tid = tid;
+  }
   if (t.grantId) out.grant_id = t.grantId;
   if (user) {
     const src = authSource(c);

@@ -6,7 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { Signer } from '../keys/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ACR_VALUES } from './acr.ts';
-import { extraTokenClaims } from './claims.ts';
+import { createExtraTokenClaims } from './claims.ts';
 import { EXTRA_CLIENT_METADATA, validateExtraClientMetadata } from './client-metadata.ts';
 import { EngineSigningKey } from './external-key.ts';
 import { loadExistingGrant } from './grants.ts';
@@ -16,6 +16,7 @@ import { createEnginePages } from './pages.ts';
 import { createResourcePolicy } from './resources.ts';
 import { RequestLifetimes } from './session-lifetimes.ts';
 import { DEFAULT_SIGN_IN_POLICY, type TenantSignInPolicy } from './tenant-policy.ts';
+import { SELECT_TENANT_PROMPT, TENANT_PARAM, type TenantSelection } from './tenant-selection.ts';
 import type { TokenEndpoints } from './token-endpoints.ts';
 
 /** Engine routes (relative to the issuer). Discovery advertises them; RPs never hard-code them. */
@@ -56,6 +57,8 @@ export interface ProviderOptions {
   findAccount: FindAccount;
   /** Sign-in rules of a client's tenant (MFA policy for step-up); default: the platform defaults. */
   tenantPolicy?: (tenantId: string | null) => Promise<TenantSignInPolicy>;
+  /** Tenant of each grant (`tenant` parameter, tenant page, `tid`); absent = the client's tenant only. */
+  tenantSelection?: TenantSelection;
   tokenEndpoints: Pick<TokenEndpoints, 'attach' | 'introspectionAllowedPolicy' | 'revocationAllowedPolicy'>;
   /** Storage per model; absent = the engine's in-memory adapter (unit tests only). */
   adapter?: (name: string) => Adapter;
@@ -120,6 +123,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
   const tenantPolicy = opts.tenantPolicy ?? (async () => ({ ...DEFAULT_SIGN_IN_POLICY }));
   // Idle and absolute session lifetimes (ADR-0019): the login checks record the tenant's, the save applies them.
   const lifetimes = new RequestLifetimes({ idleSeconds: t.session_idle_ttl_s, absoluteSeconds: t.session_ttl_s });
+  const selection = opts.tenantSelection;
 
   const configuration: Configuration = {
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
@@ -148,7 +152,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
     acrValues: [...ACR_VALUES],
     claims: {
       // acr/amr/auth_time: how and when the user signed in, in every ID token (and userinfo).
-      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      openid: ['sub', 'acr', 'amr', 'auth_time', ...(selection ? ['tid'] : [])],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'locale', 'picture', 'updated_at'],
       acr: null,
@@ -178,8 +182,8 @@ export function buildProvider(opts: ProviderOptions): Provider {
       dPoPSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'],
     },
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraClientMetadata },
-    extraParams: [],
-    findAccount: opts.findAccount,
+    extraParams: selection ? { [TENANT_PARAM]: selection.validateParam } : [],
+    findAccount: selection ? selection.findAccount(opts.findAccount) : opts.findAccount,
     ...(opts.loopbackFetch ? { fetch: loopbackFetch } : {}),
     // Only public clients may call the token-family endpoints from a browser, and only from the
     // origins of their registered redirect URIs; confidential clients are servers (no CORS).
@@ -194,12 +198,16 @@ export function buildProvider(opts: ProviderOptions): Provider {
     // Revoking one access token leaves its grant; every other revocation (refresh token, reuse,
     // logout) takes the whole grant — and with it every token, JWTs included (revoked_grants).
     revokeGrantPolicy: (ctx) => !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken),
-    loadExistingGrant: loadExistingGrant as Configuration['loadExistingGrant'],
-    extraTokenClaims: extraTokenClaims as Configuration['extraTokenClaims'],
+    loadExistingGrant: (selection
+      ? selection.loadExistingGrant(loadExistingGrant as never)
+      : loadExistingGrant) as Configuration['loadExistingGrant'],
+    extraTokenClaims: createExtraTokenClaims({ grantTenant: selection?.tokenTenant }) as Configuration['extraTokenClaims'],
     formats: { bitsOfOpaqueRandomness: 256, customizers: { jwt: undefined } },
     interactions: {
-      policy: buildInteractionPolicy({ tenantPolicy, lifetimes }),
-      url: async (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
+      policy: withTenantPrompt(buildInteractionPolicy({ tenantPolicy, lifetimes }), selection),
+      // The tenant page is the select_tenant prompt's own entry (interactions/steps/tenant.ts).
+      url: async (_ctx, interaction) =>
+        `${prefix}/interaction/${interaction.uid}${interaction.prompt.name === SELECT_TENANT_PROMPT ? '/tenant' : ''}`,
     },
     renderError: pages.renderError as Configuration['renderError'],
     ttl: {
@@ -267,6 +275,14 @@ export function buildProvider(opts: ProviderOptions): Provider {
   opts.tokenEndpoints.attach(provider);
   opts.configure?.(provider);
   return provider;
+}
+
+/** The select_tenant prompt between login and consent (after login: the user is known). */
+function withTenantPrompt(policy: ReturnType<typeof buildInteractionPolicy>, selection: TenantSelection | undefined) {
+  if (!selection) return policy;
+  const consent = policy.findIndex((p) => p.name === 'consent');
+  policy.add(selection.prompt(), consent === -1 ? policy.length : consent);
+  return policy;
 }
 
 /**

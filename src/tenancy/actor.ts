@@ -11,8 +11,9 @@ export const PLATFORM_ADMIN = 'iam.platform.admin';
  * client's allowed scopes are where an operator grants it.
  */
 export interface Actor {
-  type: 'user' | 'workload';
-  /** Token subject: a user id, or a workload's subject (its client id). */
+  /** `system`: the operator CLI (always a platform administrator, never a member of a tenant). */
+  type: 'user' | 'workload' | 'system';
+  /** Token subject: a user id, or a workload's subject (its client id); `cli:<login>` for the CLI. */
   sub: string;
   platformAdmin: boolean;
   /** The tenant the token was issued for (`tid`), when it names one. */
@@ -41,12 +42,13 @@ export const isUuid = (value: string) => UUID.test(value);
  */
 export async function principalOf(trx: Knex.Transaction, tenantId: string, actor: Actor): Promise<PrincipalRef | undefined> {
   if (actor.type === 'user') return isUuid(actor.sub) ? { type: 'user', id: actor.sub } : undefined;
+  if (actor.type === 'system') return undefined;
   const row = await trx('workload_identities').where({ tenant_id: tenantId, sub: actor.sub }).first('id');
   return row ? { type: 'workload', id: row.id as string } : undefined;
 }
 
 /** Audit's view of the caller. */
-export function auditActor(actor: Actor): { type: 'user' | 'workload'; id: string } {
+export function auditActor(actor: Actor): { type: 'user' | 'workload' | 'system'; id: string } {
   return { type: actor.type, id: actor.sub };
 }
 

@@ -282,6 +282,46 @@ export async function revokeInvitation(trx: Knex.Transaction, caller: Caller, te
   });
 }
 
+/** What the invitation landing page shows about an emailed link (nothing is consumed). */
+export interface InvitationPreview {
+  tenant: { id: string; name: string };
+  email: string;
+  inviter: string | null;
+  status: InvitationStatus;
+  expires_at: Date;
+}
+
+/**
+ * The invitation an emailed token belongs to, for its landing page; undefined for a link that is
+ * not (or no longer, after a resend) valid and for a deleted tenant. A suspended tenant's
+ * invitation is shown; accepting it then fails with the reason.
+ */
+export async function previewInvitation(db: Knex, token: string): Promise<InvitationPreview | undefined> {
+  if (!acceptInvitationInput.shape.token.safeParse(token).success) return undefined;
+  const row = await db('invitations as i')
+    .join('tenants as t', 't.id', 'i.tenant_id')
+    .leftJoin('users as u', 'u.id', 'i.invited_by')
+    .where('i.token_hash', hashToken(token))
+    .whereNot('t.status', 'deleted')
+    .first(
+      't.id as tenant_id',
+      't.name as tenant_name',
+      'i.email',
+      'i.expires_at',
+      'u.display_name as inviter',
+      db.raw(`case when i.accepted_at is not null then 'accepted' when i.revoked_at is not null then 'revoked'
+                   when i.expires_at <= now() then 'expired' else 'pending' end as status`),
+    );
+  if (!row) return undefined;
+  return {
+    tenant: { id: row.tenant_id as string, name: row.tenant_name as string },
+    email: row.email as string,
+    inviter: (row.inviter as string | null) ?? null,
+    status: row.status as InvitationStatus,
+    expires_at: row.expires_at as Date,
+  };
+}
+
 export interface AcceptingUser {
   id: string;
 }

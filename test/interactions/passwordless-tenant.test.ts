@@ -65,6 +65,9 @@ describe('interactions: tenant without passwords', function () {
   it('the identifier page asks for a sign-in link directly, and the link signs in with amr ["email"]', async () => {
     const client = await tenantClient(['magic_link', 'passkey']);
     const user = await createUser(t);
+    // Signing in to a tenant's client needs a membership of that tenant.
+    const { tenant_id } = await t.service.db('oauth_clients').where({ client_id: client.client_id }).first('tenant_id');
+    await t.service.db('memberships').insert({ tenant_id, user_id: user.id });
     const ua = new UserAgent(issuer);
     const request = authorize(client);
     const start = await ua.follow(await ua.get(request.url));

@@ -173,6 +173,8 @@ describe('oidc: session lifetimes (idle and absolute)', function () {
       first_party: true,
     });
     const user = await createUser(t);
+    // Signing in to a tenant's client needs a membership of that tenant.
+    await t.service.db('memberships').insert({ tenant_id: tenant.id, user_id: user.id });
     const ua = await signIn(user, tenantClient);
     expect((await storedSession(user))?.left).to.be.within(595, 600);
 
