@@ -3,6 +3,7 @@ import { issueToken } from '../../src/identity/one-time-tokens.ts';
 import { SIGN_UP_VERIFICATION_TTL_S } from '../../src/identity/sign-ups.ts';
 import { renderMail } from '../../src/mail/render.ts';
 import { enqueueEvent } from '../../src/outbox/index.ts';
+import { INVITATION_CLIENT_ID } from '../../src/tenancy/invitation-client.ts';
 import { messagePage } from '../../views/pages/message.ts';
 import { policyMessageText } from '../../views/pages/password-policy.ts';
 import { signUpPage, signUpSentPage } from '../../views/pages/password-reset.ts';
@@ -16,8 +17,37 @@ const EMAIL = /^[^@\s]+@[^@\s]+$/;
 const VERIFY_TTL_S = SIGN_UP_VERIFICATION_TTL_S;
 
 /** Self sign-up is offered: the deployment allows it (`auth.self_signup`), the tenant does not refuse it, passwords are allowed. */
-export const signUpAllowed = (flow: Flow): boolean =>
+const selfSignUpAllowed = (flow: Flow): boolean =>
   flow.deps.selfSignup === true && flow.tenant.selfSignup !== false && flow.tenant.methods.includes('password');
+
+/**
+ * The address an invitation sign-in may create an account for, whatever `auth.self_signup` says: an
+ * invited person must be able to join without an account. Only through the invitations client, only
+ * for the address the landing page put in `login_hint`, and (checked at the POST) only while a live
+ * invitation for that address exists — so the client cannot be used as a general sign-up backdoor.
+ */
+function invitedAddress(flow: Flow): string | undefined {
+  if (flow.client.clientId !== INVITATION_CLIENT_ID || !flow.tenant.methods.includes('password')) return undefined;
+  const hint = flow.params.login_hint;
+  return typeof hint === 'string' && EMAIL.test(hint) && hint.length <= 320 ? hint : undefined;
+}
+
+export const signUpAllowed = (flow: Flow): boolean => selfSignUpAllowed(flow) || invitedAddress(flow) !== undefined;
+
+/** Whether this sign-up may create `email`: self sign-up, or the invited address with a pending invitation. */
+async function mayCreate(flow: Flow, email: string): Promise<boolean> {
+  if (selfSignUpAllowed(flow)) return true;
+  const invited = invitedAddress(flow);
+  if (!invited || invited.toLowerCase() !== email.toLowerCase()) return false;
+  const pending = await flow.deps
+    .db('invitations')
+    .whereRaw('lower(email) = lower(?)', [email])
+    .whereNull('accepted_at')
+    .whereNull('revoked_at')
+    .where('expires_at', '>', flow.deps.db.fn.now())
+    .first('id');
+  return pending !== undefined;
+}
 
 /**
  * Creates the account — pending: `status = 'disabled'`, `profile.signup = 'pending'`, email not
@@ -111,7 +141,10 @@ export const signUpStep: Step = {
       ctx.set('Retry-After', String(decision.retryAfterSeconds));
       return flow.render(ctx, messagePage(flow.tr, 'unavailable.title', 'unavailable.body'), 503);
     }
-    if (decision.allowed) {
+    if (decision.allowed && !(await mayCreate(flow, email))) {
+      // Same page as a real sign-up: whether an address is invited is not for the form to reveal.
+      flow.deps.logger.info({ interaction: flow.uid }, 'invitation sign-up for an address without a live invitation: not processed');
+    } else if (decision.allowed) {
       createPendingAccount(flow, email, password, meta).catch((err: unknown) => {
         // A parallel sign-up for the same address loses on the unique index: nothing to do.
         if ((err as { code?: string })?.code === '23505') return;

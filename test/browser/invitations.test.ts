@@ -24,7 +24,8 @@ describe('browser: accepting an invitation', function () {
   let app: RelyingParty;
 
   before(async () => {
-    ({ smtp, t, rp, browser, app } = await startMailFlowStack({ IAM_AUTH_SELF_SIGNUP: 'true' }));
+    // Self sign-up stays off (the default): an invited person can still create an account.
+    ({ smtp, t, rp, browser, app } = await startMailFlowStack({ IAM_AUTH_SELF_SIGNUP: 'false' }));
     tenant = await createTenant(t);
   });
   after(() => stopMailFlowStack({ browser, rp, t, smtp }));

@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 import type { AppError } from '../../src/errors/index.ts';
 import { ensureInvitationClient, INVITATION_CLIENT_ID } from '../../src/tenancy/index.ts';
-import { actionOf, createUser, csrfOf, type HttpResponse, type TestUser, UserAgent } from '../interactions/support.ts';
+import {
+  actionOf,
+  authorizeUrl,
+  createUser,
+  csrfOf,
+  type HttpResponse,
+  normalizePage,
+  type TestUser,
+  UserAgent,
+} from '../interactions/support.ts';
 import { startOidcService } from '../oidc/support.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import type { TestService } from '../support/service.ts';
@@ -149,6 +158,51 @@ describe('invitations: acceptance in the browser (HTTP)', function () {
     const done = await ua.follow(await ua.post(action, fields as Record<string, string>));
     expect(done.text).to.include('You’ve joined Tenant');
     expect((await accepted(id)).accepted_by).to.equal(invited.id);
+  });
+
+  it('self sign-up off: the invitations client creates an account only for an address with a live invitation', async () => {
+    const invited = `new-${Date.now()}@example.test`;
+    await invite(invited);
+    const callback = `${t.service.config.issuer}/invitations/callback`;
+    const client = { client_id: INVITATION_CLIENT_ID, client_secret: '' };
+    /** Sign-up page of an authorization request made directly (not from the landing page) with `hint`. */
+    const signUpPage = async (hint: string) => {
+      const ua = new UserAgent(t.url);
+      const identifier = await ua.follow(await ua.get(authorizeUrl(t, client, callback, { login_hint: hint, scope: 'openid' }).url));
+      expect(identifier.url, identifier.url).to.match(/\/identifier$/);
+      const page = await ua.get(identifier.url.replace(/identifier$/, 'sign-up'));
+      expect(page.status).to.equal(200);
+      return { ua, page };
+    };
+    const signUp = async (hint: string, email: string) => {
+      const { ua, page } = await signUpPage(hint);
+      const res = await ua.post(actionOf(page.text, '/sign-up'), {
+        csrf: csrfOf(page.text),
+        email,
+        password: 'a long enough passphrase 7781',
+      });
+      expect(res.status).to.equal(200);
+      return res;
+    };
+    const userRow = async (email: string) => t.service.db('users').whereRaw('lower(email) = lower(?)', [email]).first('id', 'status');
+    const settle = () => new Promise((r) => setTimeout(r, 400));
+
+    // An address nobody invited, as hint and as the address: the same page, no account.
+    const stranger = `stranger-${Date.now()}@example.test`;
+    const refused = await signUp(stranger, stranger);
+    // An invited hint does not cover another address.
+    const other = `other-${Date.now()}@example.test`;
+    const swapped = await signUp(invited, other);
+    // The invited address itself: a pending account, activated by its verification link.
+    const ok = await signUp(invited, invited);
+    await settle();
+    expect(await userRow(stranger)).to.equal(undefined);
+    expect(await userRow(other)).to.equal(undefined);
+    expect(await userRow(invited)).to.include({ status: 'disabled' });
+    // Nothing on the page tells the three apart.
+    const body = (r: HttpResponse, email: string) => normalizePage(r.text, email);
+    expect(body(refused, stranger)).to.equal(body(ok, invited));
+    expect(body(swapped, other)).to.equal(body(ok, invited));
   });
 
   it('refuses forged and stale requests: bad link 404, revoked 410, no CSRF 403, a callback without its cookie 400', async () => {
