@@ -10,6 +10,7 @@ export { MemoryAdapter, MemoryBackend } from './memory.ts';
 export { CLIENT_MODEL, hashesIds, SHORT_LIVED_MODELS, sha256, storageKey } from './models.ts';
 export { PostgresAdapter, PostgresBackend, type PurgeOptions, purgeExpiredModels } from './postgres.ts';
 export { RedisAdapter, RedisBackend, type RedisBackendOptions } from './redis.ts';
+export { currentUnitOfWork, runInUnitOfWork, UNIT_OF_WORK_MODELS, UnitOfWork, type UnitWrite } from './unit-of-work.ts';
 
 export interface AdapterFactoryOptions {
   db: Knex;

@@ -1,11 +1,14 @@
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import type { Knex } from '../src/db/knex.ts';
 import { fromStored, isCreateOnly, replayDetected, storageKey, toStored } from './models.ts';
+import { currentUnitOfWork } from './unit-of-work.ts';
 
 /**
  * Durable oidc-provider models in `oidc_models` (Grant, Session, RefreshToken, InitialAccessToken,
  * RegistrationAccessToken and anything not routed elsewhere). Expiry is PostgreSQL's clock
  * (`now()`), so instances with skewed clocks agree; expired rows read as absent until purged.
+ * Inside an open unit of work (unit-of-work.ts) the writes of the models it defers are queued for
+ * its one transaction, and reads of those items are answered from the queue.
  */
 
 const LIVE = '(expires_at is null or expires_at > now())';
@@ -29,6 +32,8 @@ const UPSERT = `
 /** Create-only models: a live row under the same id is left alone (0 rows) and the write is refused. */
 const INSERT_ONLY = `${UPSERT}
   where m.expires_at is not null and m.expires_at <= now()`;
+
+const DELETE = 'delete from oidc_models where model = ? and id = ?';
 
 const SELECT = `select payload, extract(epoch from consumed_at)::double precision as consumed from oidc_models`;
 
@@ -64,7 +69,7 @@ export class PostgresAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const item = toStored(this.#model, id, payload);
     const createOnly = isCreateOnly(this.#model);
-    const res = await this.#db.raw(createOnly ? INSERT_ONLY : UPSERT, [
+    const bindings = [
       this.#model,
       item.key,
       encodePayload(item.payload),
@@ -74,16 +79,28 @@ export class PostgresAdapter implements Adapter {
       item.accountId ?? null,
       typeof expiresIn === 'number' ? expiresIn : null,
       item.consumed ?? null,
-    ]);
+    ];
+    const unit = currentUnitOfWork();
+    if (unit?.defers(this.#model) && !createOnly) {
+      unit.queue(this.#db, this.#model, item.key, { payload: item.payload as AdapterPayload, uid: item.uid }, async (trx) => {
+        await trx.raw(UPSERT, bindings);
+      });
+      return;
+    }
+    const res = await this.#db.raw(createOnly ? INSERT_ONLY : UPSERT, bindings);
     if (createOnly && (res as { rowCount: number }).rowCount !== 1) throw replayDetected(this.#model);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    const queued = currentUnitOfWork()?.lookup(this.#model, storageKey(this.#model, id));
+    if (queued) return queued.payload && fromStored(queued.payload, id, undefined);
     const row = await this.#one(`${SELECT} where model = ? and id = ? and ${LIVE}`, [this.#model, storageKey(this.#model, id)]);
     return row && fromStored(decodePayload(row.payload), id, row.consumed === null ? undefined : Math.floor(row.consumed));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const queued = currentUnitOfWork()?.lookupByUid(this.#model, uid);
+    if (queued?.payload) return fromStored(queued.payload, undefined, undefined);
     const row = await this.#one(`${SELECT} where uid = ? and model = ? and ${LIVE} limit 1`, [uid, this.#model]);
     return row && fromStored(decodePayload(row.payload), undefined, row.consumed === null ? undefined : Math.floor(row.consumed));
   }
@@ -105,7 +122,15 @@ export class PostgresAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#db.raw('delete from oidc_models where model = ? and id = ?', [this.#model, storageKey(this.#model, id)]);
+    const bindings = [this.#model, storageKey(this.#model, id)];
+    const unit = currentUnitOfWork();
+    if (unit?.defers(this.#model)) {
+      unit.queue(this.#db, this.#model, storageKey(this.#model, id), {}, async (trx) => {
+        await trx.raw(DELETE, bindings);
+      });
+      return;
+    }
+    await this.#db.raw(DELETE, bindings);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

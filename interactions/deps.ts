@@ -7,6 +7,7 @@ import type { TenantSignInPolicy } from '../src/oidc/tenant-policy.ts';
 import type { FactorGuard } from '../src/security/index.ts';
 import type { KeyValueStore } from '../src/store/types.ts';
 import type { PasskeyService } from '../src/webauthn/index.ts';
+import type { SignInWriteQueue } from './sign-in-writes.ts';
 
 /** Everything the sign-in steps use; built once in src/app.ts. */
 export interface InteractionDeps {
@@ -32,5 +33,10 @@ export interface InteractionDeps {
   mailer: Mailer;
   /** Deployment allows self sign-up (`auth.self_signup`); a tenant may still refuse it. */
   selfSignup?: boolean;
+  /**
+   * Where a completed sign-in leaves its writes for the resume request's transaction (DESIGN §7);
+   * absent = written when the login completes.
+   */
+  signInWrites?: SignInWriteQueue;
   logger: Logger;
 }

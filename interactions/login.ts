@@ -1,11 +1,13 @@
 import type { Context } from 'koa';
-import { recordAudit } from '../src/audit/index.ts';
+import type { AuditEvent } from '../src/audit/index.ts';
+import { applyPasswordVerified } from '../src/identity/index.ts';
 import { getTotpCredential } from '../src/mfa/index.ts';
 import { ACR_LEVEL, acrForAmr, acrLevel, normalizeAmr, requiredAcrLevel } from '../src/oidc/acr.ts';
 import { LOGIN_REASONS } from '../src/oidc/interaction-policy.ts';
 import { countPasskeys } from '../src/webauthn/index.ts';
 import type { Flow } from './flow.ts';
 import { redirect303 } from './redirect.ts';
+import { applySignInWrites, type SignInWrites } from './sign-in-writes.ts';
 import { clearState } from './state.ts';
 
 /**
@@ -106,7 +108,7 @@ export async function flushDeferred(flow: Flow): Promise<void> {
   const writes = flow.deferred.splice(0);
   if (writes.length === 0) return;
   await flow.deps.db.transaction(async (trx) => {
-    for (const write of writes) await write(trx);
+    for (const write of writes) await applyPasswordVerified(trx, write);
   });
 }
 
@@ -125,8 +127,10 @@ export async function advance(ctx: Context, flow: Flow): Promise<void> {
  * session's sign-in time (a second factor proves presence, not a fresh first factor).
  *
  * Everything the sign-in writes on success — the step's deferred writes (the password's audit
- * row, a counter reset, a rehash), `last_login_at` and `auth.signin.succeeded` — is one
- * transaction (DESIGN §7: at most one PostgreSQL write per completed login, ADR-0015).
+ * row, a counter reset), `last_login_at` and `auth.signin.succeeded` — is left for the resume
+ * request, whose one transaction also stores the engine's Session and Grant (DESIGN §7: one
+ * PostgreSQL write per completed login; interactions/sign-in-writes.ts, ADR-0015). A rehash, or a
+ * store that cannot take them, writes them here at once instead, in one transaction.
  */
 export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
   const { state, deps } = flow;
@@ -139,22 +143,25 @@ export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
     if (session?.loginTs) ts = session.loginTs;
   }
   const meta = flow.requestMeta(ctx);
-  const writes = flow.deferred.splice(0);
-  await deps.db.transaction(async (trx) => {
-    for (const write of writes) await write(trx);
-    await trx('users').where({ id: accountId }).update({ last_login_at: trx.fn.now() });
-    await recordAudit(trx, {
-      action: 'auth.signin.succeeded',
-      actor: { type: 'user', id: accountId },
-      outcome: 'success',
-      target: { type: 'user', id: accountId },
-      tenantId: meta.tenantId,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-      requestId: meta.requestId,
-      details: { client_id: flow.client.clientId, acr, amr, step_up: Boolean(state.stepUp), interaction: flow.uid },
-    });
-  });
+  const audit: AuditEvent = {
+    action: 'auth.signin.succeeded',
+    actor: { type: 'user', id: accountId },
+    outcome: 'success',
+    target: { type: 'user', id: accountId },
+    tenantId: meta.tenantId,
+    ip: meta.ip,
+    userAgent: meta.userAgent,
+    requestId: meta.requestId,
+    details: { client_id: flow.client.clientId, acr, amr, step_up: Boolean(state.stepUp), interaction: flow.uid },
+  };
+  const writes: SignInWrites = {
+    interaction: flow.uid,
+    userId: accountId,
+    at: new Date().toISOString(),
+    password: flow.deferred.splice(0),
+    audit,
+  };
+  await leaveForResume(flow, writes);
   await clearState(deps.store, flow.uid);
   // Signing in answers an account selection too (asked for, or the prompt this interaction serves).
   const selected =
@@ -171,4 +178,18 @@ export async function completeLogin(ctx: Context, flow: Flow): Promise<void> {
       { mergeWithLastSubmission: false },
     );
   redirect303(ctx, returnTo, [new URL(deps.issuer).origin]);
+}
+
+/** Leaves the sign-in's writes for the resume request, or writes them now when they cannot wait. */
+async function leaveForResume(flow: Flow, writes: SignInWrites): Promise<void> {
+  const queue = flow.deps.signInWrites;
+  if (queue && !writes.password.some((p) => p.rehash)) {
+    try {
+      await queue.leave(writes);
+      return;
+    } catch (err) {
+      flow.deps.logger.warn({ err, interaction: flow.uid }, 'sign-in writes could not wait for the resume; written now');
+    }
+  }
+  await flow.deps.db.transaction((trx) => applySignInWrites(trx, writes));
 }

@@ -35,6 +35,7 @@ export {
   policyMessages,
 } from './password-policy.ts';
 export {
+  applyPasswordVerified,
   type ChangePasswordInput,
   createPasswordService,
   createPasswordServiceFromConfig,
@@ -45,6 +46,7 @@ export {
   type PasswordService,
   type PasswordServiceOptions,
   type PasswordVerification,
+  type PasswordVerifiedWrites,
   type SetPasswordContext,
   type VerifyOptions,
 } from './passwords.ts';

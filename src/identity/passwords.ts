@@ -61,17 +61,50 @@ export interface PasswordAttempt {
 export type PasswordVerification = { ok: true; userId: string; needsRehash: boolean } | { ok: false; retryAfterSeconds?: number };
 
 /**
- * A write of a successful step that can wait for the end of the sign-in, so that a completed login
- * costs one PostgreSQL transaction (DESIGN §7). The caller runs every collected write in one
- * transaction, before it acts on the success.
+ * The writes of a verified password, as data, so that they can wait for the end of the sign-in —
+ * even be applied by another instance, in the resume request's transaction (DESIGN §7: one
+ * PostgreSQL write per completed login, ADR-0015). Apply with `applyPasswordVerified`.
  */
-export type DeferredWrite = (trx: Knex.Transaction) => Promise<void>;
+export interface PasswordVerifiedWrites {
+  userId: string;
+  /**
+   * The consecutive failures on record as the attempt saw them (its own charge included). They are
+   * cleared only while the count is still exactly that and the factor is not locked: failures
+   * recorded after the verification — before a deferred write ran — are never wiped out.
+   * Absent: nothing to clear.
+   */
+  resetFrom?: number;
+  /** The new hash when the stored one is due for the configured parameters (never kept in a shared store). */
+  rehash?: { from: string; hash: string; params: unknown };
+  /** `auth.password.verified`. */
+  audit: AuditEvent;
+}
+
+/** A write of a successful step that can wait for the end of the sign-in. */
+export type DeferredWrite = PasswordVerifiedWrites;
+
+/** Writes a verified password's rows inside the caller's transaction. */
+export async function applyPasswordVerified(trx: Knex.Transaction, w: PasswordVerifiedWrites): Promise<void> {
+  if (w.resetFrom !== undefined) {
+    await trx('auth_failure_counters')
+      .where({ user_id: w.userId, factor: 'password', failed_count: w.resetFrom })
+      .andWhere((q) => q.whereNull('locked_until').orWhere('locked_until', '<=', trx.fn.now()))
+      .update({ failed_count: 0, first_failed_at: null, locked_until: null });
+  }
+  if (w.rehash) {
+    // Only if nobody changed the password meanwhile.
+    await trx('password_credentials')
+      .where({ user_id: w.userId, password_hash: w.rehash.from })
+      .update({ password_hash: w.rehash.hash, algorithm: 'argon2id', params: JSON.stringify(w.rehash.params) });
+  }
+  await recordAudit(trx, w.audit);
+}
 
 export interface VerifyOptions {
   /**
    * Collects the success's writes (counter reset, rehash, `auth.password.verified`) instead of
-   * running them: the caller must flush them in one transaction before it signs the user in.
-   * Failures are always written at once.
+   * running them: the caller must apply them (`applyPasswordVerified`) in one transaction when it
+   * signs the user in. Failures are always written at once.
    */
   deferSuccessWrites?: DeferredWrite[];
 }
@@ -263,29 +296,24 @@ export function createPasswordService(opts: PasswordServiceOptions): PasswordSer
     const target = row ? { type: 'user', id: row.id } : undefined;
 
     if (reason === undefined && row?.password_hash) {
-      const storedHash = row.password_hash;
       const rehash = verification.needsRehash ? await hasher.hash(password) : undefined;
       // A clean account verified uncharged has no count to reset: a clean sign-in writes only its audit row.
-      const reset = !row.uncharged || Number(row.prior) > 0;
-      const writes: DeferredWrite = async (trx) => {
-        if (reset) await settleAttempt(trx, row.id, 'password', { success: true, threshold });
-        if (rehash) {
-          // Only if nobody changed the password meanwhile.
-          await trx('password_credentials')
-            .where({ user_id: row.id, password_hash: storedHash })
-            .update({ password_hash: rehash.hash, algorithm: 'argon2id', params: JSON.stringify(rehash.params) });
-        }
-        await recordAudit(trx, {
+      const resetFrom = row.uncharged ? Number(row.prior) || undefined : failedCount;
+      const writes: PasswordVerifiedWrites = {
+        userId: row.id,
+        ...(resetFrom !== undefined ? { resetFrom } : {}),
+        ...(rehash ? { rehash: { from: row.password_hash, hash: rehash.hash, params: rehash.params } } : {}),
+        audit: {
           action: 'auth.password.verified',
           actor: { type: 'user', id: row.id },
           outcome: 'success',
           target,
           ...auditBase,
           details: { factor: 'password', account_hash: accountHash, rehashed: Boolean(rehash) },
-        });
+        },
       };
       if (deferred) deferred.push(writes);
-      else await db.transaction(writes);
+      else await db.transaction((trx) => applyPasswordVerified(trx, writes));
       await throttle.recordSuccess(subject);
       return { ok: true, userId: row.id, needsRehash: verification.needsRehash };
     }
