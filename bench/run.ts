@@ -12,9 +12,10 @@
 //    Before the first window the service's database is vacuumed and analysed (autovacuum would otherwise
 //    write catalog rows mid-run because of the setup's inserts).
 // 4. An idle window of the service at the end gives the background rate that is subtracted.
-// Tunables (environment): BENCH_CONNECTIONS (16), BENCH_WARMUP_S (2), BENCH_DURATION_S (7),
-// BENCH_TOKEN_POOL (1000), BENCH_REVOKED_POOL (200), BENCH_ONLY (comma-separated scenario ids),
-// BENCH_CPU_PROF_DIR (write a V8 CPU profile of each server there).
+// Tunables (environment): BENCH_CONNECTIONS (16), BENCH_AUTHZ_CONNECTIONS (4, the check API rows),
+// BENCH_WARMUP_S (2), BENCH_DURATION_S (7), BENCH_TOKEN_POOL (1000), BENCH_REVOKED_POOL (200),
+// BENCH_ONLY (comma-separated scenario ids),
+// BENCH_CPU_PROF_DIR (write a V8 CPU profile of each server there); password-login: see bench/login.ts.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { AUTHZ_CACHE_ENTRIES, setupAuthz } from './authz.ts';
 import type { BaselineSettings } from './baseline-server.ts';
+import { setupLogin } from './login.ts';
 import { delta, type PgCounters, type PgDelta, PgWriteProbe, perOperation, STATS_FLUSH_MS } from './pg-writes.ts';
 import { cleanupAll, freePort, onCleanup, sleep, spawnChild, waitReady } from './processes.ts';
 import { loadAverage, type Row, renderReport, type Side } from './report.ts';
@@ -41,6 +43,13 @@ const num = (name: string, def: number) => {
 };
 const settings = {
   connections: num('BENCH_CONNECTIONS', 16),
+  // The check API rows run at a concurrency of their own. Their target is a latency (DESIGN §7: p99 < 2 ms
+  // cached, < 10 ms uncached) at the throughput measured, and a closed loop of 16 connections on these two
+  // shared cores (load generator, service, PostgreSQL) only queues: the service's one event loop reaches its
+  // plateau by 2–4 calls in flight (REST, cached: ≈ 7k/s at 1, 14k/s at 2–4, 15k/s at 8, and less at 16 with
+  // p99 ×7; uncached: 6k/s at 4, 6.8k/s at 8), so 16 would measure the queue length, not the check API.
+  // 4 is the smallest count at ≥ 90 % of the plateau for both (ADR-0016).
+  authzConnections: num('BENCH_AUTHZ_CONNECTIONS', 4),
   warmupS: num('BENCH_WARMUP_S', 2),
   durationS: num('BENCH_DURATION_S', 7),
   pools: { active: num('BENCH_TOKEN_POOL', 1000), revoked: num('BENCH_REVOKED_POOL', 200) },
@@ -113,6 +122,12 @@ async function main(): Promise<void> {
       for (const s of selected) if (s.id.startsWith('authz-')) iamTarget.missing[s.id] = err.message.slice(0, 200);
     });
   }
+  if (selected.some((s) => s.id === 'password-login')) {
+    progress('login: creating the account pool (argon2id per account)');
+    await setupLogin(iamTarget, { cwd: repo, env: iamEnv }).catch((err: Error) => {
+      iamTarget.missing['password-login'] = err.message.slice(0, 200);
+    });
+  }
   let lastIamLoad = Date.now();
   for (const [id, why] of Object.entries(iamTarget.missing)) progress(`iam: ${id} not available: ${why}`);
   for (const [id, why] of Object.entries(baseTarget.missing)) progress(`baseline: ${id} not available: ${why}`);
@@ -148,7 +163,7 @@ async function main(): Promise<void> {
     close(before);
     const { side, requests } = await measureWithWarmup(scenario, iamTarget);
     if (requests > 0) lastIamLoad = Date.now();
-    const row: Row = { scenario, baseline: base, iam: side };
+    const row: Row = { scenario, baseline: base, iam: side, connections: connectionsFor(scenario) };
     rows.push(row);
     if (requests > 0) open = { row, before, requests };
   }
@@ -177,7 +192,8 @@ async function main(): Promise<void> {
   progress('done; stopping servers');
 }
 
-const loadOpts = (seconds: number): LoadOptions => ({ connections: settings.connections, seconds });
+/** Calls in flight for a scenario: the check API rows have their own (see settings.authzConnections). */
+const connectionsFor = (scenario: Scenario) => (scenario.id.startsWith('authz-') ? settings.authzConnections : settings.connections);
 
 async function measure(scenario: Scenario, target: Target): Promise<Side> {
   return (await measureWithWarmup(scenario, target)).side;
@@ -191,6 +207,7 @@ async function measureWithWarmup(scenario: Scenario, target: Target): Promise<{ 
     progress(`${target.kind.padEnd(8)} ${scenario.title}: skipped (${req.missing})`);
     return { side: { missing: req.missing }, requests: 0 };
   }
+  const loadOpts = (seconds: number): LoadOptions => ({ connections: connectionsFor(scenario), seconds });
   const drive = (seconds: number) => (req.run ? req.run(loadOpts(seconds)) : runLoad(target.origin, req, loadOpts(seconds)));
   const warm = await drive(settings.warmupS);
   const load: LoadResult = await drive(settings.durationS);

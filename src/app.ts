@@ -5,10 +5,12 @@ import type { DestinationStream } from 'pino';
 import { createClientAdapter } from '../adapters/client.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { interactionRoutes } from '../interactions/index.ts';
+import { createSignInWriteQueue } from '../interactions/sign-in-writes.ts';
 import { ACCOUNT_CLIENT_ID, ensureAccountClient } from './account/index.ts';
 import { createCallerAuthenticator } from './authz/caller-auth.ts';
 import { createCheckApi } from './authz/check-api.ts';
 import { type CheckService, createCheckService, listenForAuthzRevisions } from './authz/check-service.ts';
+import { createClientWorkloads } from './authz/client-workloads.ts';
 import { createAuthzMetrics } from './authz/metrics.ts';
 import { bootstrapDemo, type DemoBootstrap } from './bootstrap/demo.ts';
 import { createClientCache, listenForClientChanges } from './clients/index.ts';
@@ -45,6 +47,7 @@ import { installHashedClientSecrets } from './oidc/client-secret.ts';
 import { deriveCookieKeys, deriveDpopNonceSecret } from './oidc/cookie-keys.ts';
 import { issuerPath, mountEngine } from './oidc/mount.ts';
 import { buildProvider, ENGINE_SCOPES, ProviderHolder } from './oidc/provider.ts';
+import { createTokenRoles } from './oidc/role-claims.ts';
 import { createTenantPolicyLookup } from './oidc/tenant-policy.ts';
 import { createTenantSelection } from './oidc/tenant-selection.ts';
 import { createTokenEndpoints } from './oidc/token-endpoints.ts';
@@ -271,7 +274,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       },
       ttlMs: config.oidc.introspection_cache_s * 1000,
     });
-    const authzApi = createCheckApi({ db, checks: authzChecks });
+    const clientWorkloads = createClientWorkloads({ db });
+    const authzApi = createCheckApi({ db, checks: authzChecks, workloads: clientWorkloads });
     const revocationListener = listenChannel({
       url: dbUrl,
       channel: TOKEN_REVOCATION_CHANNEL,
@@ -327,6 +331,11 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     const tenantPolicy = createTenantPolicyLookup(db);
     // The tenant of each grant: picked at sign-in or named by `tenant`, carried as `tid` (issue 5).
     const tenantSelection = createTenantSelection(db, { tenantless: [ACCOUNT_CLIENT_ID, INVITATION_CLIENT_ID] });
+    // A completed sign-in's writes join the resume request's transaction (ADR-0015); those of a
+    // login never resumed are written by the sweep after their grace period.
+    const signInWrites = createSignInWriteQueue({ db, store, logger });
+    const signInWriteSweep = every(5_000, async () => void (await signInWrites.sweep()), logger);
+    cleanups.push(async () => signInWriteSweep.stop());
     const engine = new ProviderHolder(() =>
       buildProvider({
         issuer: config.issuer,
@@ -346,6 +355,8 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         },
         trustProxy: config.server.trust_proxy,
         loopbackFetch: config.env !== 'production',
+        claimSignInWrites: (uid) => signInWrites.claim(uid),
+        tokenRoles: createTokenRoles({ checks: authzChecks, workloads: clientWorkloads }),
         logger,
       }),
     );
@@ -406,6 +417,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         tenantPolicy,
         mailer,
         selfSignup: config.auth.self_signup,
+        signInWrites,
         logger,
       }),
       permissionRoutes({

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { AppError } from '../errors/index.ts';
 import { type CheckOptions, type CheckService, MAX_BATCH_CHECKS } from './check-service.ts';
+import { type ClientWorkloads, createClientWorkloads } from './client-workloads.ts';
 import type { DecisionReason, PrincipalRef, ScopeRef } from './model.ts';
 import { permissionKey } from './permission-registry.ts';
 
@@ -121,31 +122,15 @@ export interface CheckApi {
   effectivePermissions(caller: ApiCaller, req: EffectivePermissionsRequest): Promise<{ revision: number; permissions: string[] }>;
 }
 
-export function createCheckApi(deps: { db: Knex; checks: CheckService; callerCacheMs?: number }): CheckApi {
+/** `workloads`: the client → workload lookup shared with token issuance (one cache per instance). */
+export function createCheckApi(deps: { db: Knex; checks: CheckService; workloads?: ClientWorkloads }): CheckApi {
   const { checks } = deps;
-  const callerCacheMs = deps.callerCacheMs ?? 60_000;
-  // client_id -> workload identity, per tenant. Rarely changes; a missing one is remembered briefly.
-  const workloads = new Map<string, { id: string | null; expiresAt: number }>();
-
-  const workloadOf = async (tenant: string, clientId: string): Promise<string | null> => {
-    const key = `${tenant}|${clientId}`;
-    const hit = workloads.get(key);
-    if (hit && hit.expiresAt > Date.now()) return hit.id;
-    const row = (await deps
-      .db('workload_identities as w')
-      .join('oauth_clients as c', 'c.id', 'w.oauth_client_id')
-      .where({ 'w.tenant_id': tenant, 'c.client_id': clientId })
-      .first('w.id')) as { id: string } | undefined;
-    const id = row?.id ?? null;
-    if (workloads.size >= 10_000) workloads.clear();
-    workloads.set(key, { id, expiresAt: Date.now() + (id ? callerCacheMs : 5_000) });
-    return id;
-  };
+  const workloads = deps.workloads ?? createClientWorkloads({ db: deps.db });
 
   const callerPrincipal = async (caller: ApiCaller, tenant: string): Promise<PrincipalRef | null> => {
     if (caller.subType === 'user') return UUID.test(caller.sub) ? { type: 'user', id: caller.sub.toLowerCase() } : null;
     // client_credentials tokens name the client (RFC 9068 §2.2): its workload identity is the principal.
-    const id = await workloadOf(tenant, caller.clientId ?? caller.sub);
+    const id = await workloads.workloadOf(tenant, caller.clientId ?? caller.sub);
     return id ? { type: 'workload', id } : null;
   };
 

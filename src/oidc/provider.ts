@@ -14,10 +14,12 @@ import { buildInteractionPolicy } from './interaction-policy.ts';
 import { issuerPath } from './mount.ts';
 import { createEnginePages } from './pages.ts';
 import { createResourcePolicy } from './resources.ts';
+import type { TokenRoles } from './role-claims.ts';
 import { RequestLifetimes } from './session-lifetimes.ts';
 import { DEFAULT_SIGN_IN_POLICY, type TenantSignInPolicy } from './tenant-policy.ts';
 import { SELECT_TENANT_PROMPT, TENANT_PARAM, type TenantSelection } from './tenant-selection.ts';
 import type { TokenEndpoints } from './token-endpoints.ts';
+import { type ClaimedWrites, resumeUnitOfWork } from './unit-of-work.ts';
 
 /** Engine routes (relative to the issuer). Discovery advertises them; RPs never hard-code them. */
 export const OIDC_ROUTES = {
@@ -74,6 +76,13 @@ export interface ProviderOptions {
    * production only: clients may register http endpoints only on loopback hosts, for development.
    */
   loopbackFetch?: boolean;
+  /**
+   * IAM's writes of a completed sign-in, claimed by the resume request so they join its one
+   * transaction with the engine's Session and Grant (src/oidc/unit-of-work.ts).
+   */
+  claimSignInWrites?: (interactionUid: string) => Promise<ClaimedWrites | undefined>;
+  /** The `roles` claim of access tokens with `tid` (src/oidc/role-claims.ts); absent: no `roles`. */
+  tokenRoles?: TokenRoles;
   logger: Logger;
 }
 
@@ -201,7 +210,11 @@ export function buildProvider(opts: ProviderOptions): Provider {
     loadExistingGrant: (selection
       ? selection.loadExistingGrant(loadExistingGrant as never)
       : loadExistingGrant) as Configuration['loadExistingGrant'],
-    extraTokenClaims: createExtraTokenClaims({ grantTenant: selection?.tokenTenant }) as Configuration['extraTokenClaims'],
+    extraTokenClaims: createExtraTokenClaims({
+      grantTenant: selection?.tokenTenant,
+      requireMember: selection?.requireMember,
+      roles: opts.tokenRoles,
+    }) as Configuration['extraTokenClaims'],
     formats: { bitsOfOpaqueRandomness: 256, customizers: { jwt: undefined } },
     interactions: {
       policy: withTenantPrompt(buildInteractionPolicy({ tenantPolicy, lifetimes }), selection),
@@ -272,6 +285,15 @@ export function buildProvider(opts: ProviderOptions): Provider {
   // The engine builds some contexts of its own (cookies, interaction lookups): same trust as the parent app.
   provider.proxy = opts.trustProxy ?? true;
   provider.on('server_error', (_ctx, err) => opts.logger.error({ err }, 'oidc server_error'));
+  // The resume request's PostgreSQL writes (Session, Grant, IAM's sign-in rows) in one transaction.
+  provider.use(
+    resumeUnitOfWork({
+      authorizationRoute: OIDC_ROUTES.authorization,
+      claimSignInWrites: opts.claimSignInWrites,
+      renderFailure: (ctx) => pages.renderError(ctx, { error: 'temporarily_unavailable' }),
+      logger: opts.logger,
+    }),
+  );
   opts.tokenEndpoints.attach(provider);
   opts.configure?.(provider);
   return provider;

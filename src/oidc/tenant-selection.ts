@@ -1,4 +1,5 @@
 import { type Account, errors, type FindAccount, type Grant, interactionPolicy } from 'oidc-provider';
+import { currentUnitOfWork } from '../../adapters/index.ts';
 import type { Knex } from '../db/knex.ts';
 import { isActiveMember, isTenantRef, selectableTenants, signInTenantAccess } from '../tenancy/sign-in-tenants.ts';
 import { iamMetadata } from './client-metadata.ts';
@@ -113,6 +114,11 @@ export interface TenantSelection {
    * grant's tenant or the user's membership is no longer active.
    */
   tokenTenant(grantId: string, accountId: string): Promise<string | undefined>;
+  /**
+   * A user token of a tenant's own client: the user must still be an active member of that tenant
+   * (a removed or suspended member can no longer redeem a code or refresh); else `invalid_grant`.
+   */
+  requireMember(tenantId: string, accountId: string): Promise<void>;
   /** Wraps `findAccount` so ID tokens and userinfo carry `tid` (mapped to the `openid` scope). */
   findAccount(inner: FindAccount): FindAccount;
   /** The tenant a grant was made for, if any (tests, diagnostics). */
@@ -143,20 +149,28 @@ export function createTenantSelection(db: Knex, opts: TenantSelectionOptions = {
   }
 
   async function bind(grantId: string, tenantId: string, c: SelectionCtx, accountId: string, clientId: string): Promise<void> {
-    await db('grant_tenants')
-      .insert({
-        grant_id: grantId,
-        tenant_id: tenantId,
-        account_id: accountId,
-        client_id: clientId,
-        session_uid: c.oidc.session?.uid ?? null,
-      })
-      .onConflict('grant_id')
-      .ignore();
+    const row = {
+      grant_id: grantId,
+      tenant_id: tenantId,
+      account_id: accountId,
+      client_id: clientId,
+      session_uid: c.oidc.session?.uid ?? null,
+    };
+    const unit = currentUnitOfWork();
+    if (unit?.defers('Grant')) {
+      // The resume request: the row joins the transaction that writes the Grant itself (one write per
+      // login, ADR-0015). No token of the grant is issued before that commits, so nothing reads it first.
+      unit.join(db, async (trx) => {
+        await trx('grant_tenants').insert(row).onConflict('grant_id').ignore();
+      });
+      cache.set(grantId, { tenantId, accountId });
+      return;
+    }
+    await db('grant_tenants').insert(row).onConflict('grant_id').ignore();
     // Whoever won the insert, the stored row is the truth.
     cache.set(grantId, null);
-    const row = await db('grant_tenants').where({ grant_id: grantId }).first('tenant_id', 'account_id');
-    cache.set(grantId, row ? { tenantId: row.tenant_id as string, accountId: row.account_id as string } : null);
+    const stored = await db('grant_tenants').where({ grant_id: grantId }).first('tenant_id', 'account_id');
+    cache.set(grantId, stored ? { tenantId: stored.tenant_id as string, accountId: stored.account_id as string } : null);
   }
 
   /** The live grant this session made earlier for the client in `tenantId`, if any. */
@@ -299,6 +313,12 @@ export function createTenantSelection(db: Knex, opts: TenantSelectionOptions = {
         throw new errors.InvalidGrant('the tenant of this grant is no longer available to the user');
       }
       return b.tenantId;
+    },
+
+    async requireMember(tenantId, accountId) {
+      if (!(await isActiveMember(db, accountId, tenantId))) {
+        throw new errors.InvalidGrant('the user is no longer an active member of this tenant');
+      }
     },
 
     findAccount(inner) {

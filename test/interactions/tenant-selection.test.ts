@@ -330,6 +330,26 @@ describe('interactions: tenant selection', function () {
       expect(tidOf(tokens.id_token)).to.equal(acme.id);
     });
 
+    it('a member suspended or removed after signing in can no longer refresh (invalid_grant)', async () => {
+      const acme = await tenant();
+      const user = await createUser(t);
+      await member(acme, user);
+      const app = await tenantClient(acme);
+      const ua = new UserAgent(t.url);
+      const request = await app.rp.authorizationRequest(OFFLINE);
+      const { response } = await passwordSignIn(ua, request.url, user.email, user.password);
+      const tokens = await app.rp.finish((await callbackOf(ua, response)).toString(), request);
+      const refreshed = await oidc.refreshTokenGrant(app.rp.config, tokens.refresh_token as string);
+      expect(tidOf(refreshed.access_token)).to.equal(acme.id);
+
+      await t.service.db('memberships').where({ tenant_id: acme.id, user_id: user.id }).update({ status: 'suspended' });
+      const err = await oidc.refreshTokenGrant(app.rp.config, refreshed.refresh_token as string).then(
+        () => undefined,
+        (e: unknown) => e as { error?: string },
+      );
+      expect(err?.error).to.equal('invalid_grant');
+    });
+
     it('a non-member is refused with a page, then access_denied; a suspended member likewise', async () => {
       const acme = await tenant({ name: 'Acme' });
       const app = await tenantClient(acme);

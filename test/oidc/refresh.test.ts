@@ -72,6 +72,8 @@ describe('oidc: refresh tokens', function () {
     t = await startOidcService();
     [{ id: tenantId }] = await t.service.db('tenants').insert({ slug: 'acme-rt', name: 'Acme' }).returning('id');
     [{ id: userId }] = await t.service.db('users').insert({ email: 'ada@example.test', display_name: 'Ada' }).returning('id');
+    // A tenant client's user tokens need an active membership (checked at every issuance).
+    await t.service.db('memberships').insert({ tenant_id: tenantId, user_id: userId, status: 'active' });
     web = await makeClient(t, {
       name: 'web app',
       tenant_id: tenantId,

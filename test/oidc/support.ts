@@ -49,6 +49,8 @@ const KNOWN = new Set([
   'additionalProperties',
   'items',
   'minItems',
+  'maxItems',
+  'uniqueItems',
   'minLength',
   'minProperties',
   'pattern',
@@ -87,6 +89,8 @@ export function schemaErrors(schema: Schema, value: unknown, path = '$'): string
   if (typeof value === 'number' && typeof s.minimum === 'number' && value < s.minimum) errs.push(`${path}: below ${s.minimum}`);
   if (Array.isArray(value)) {
     if (typeof s.minItems === 'number' && value.length < s.minItems) errs.push(`${path}: fewer than ${s.minItems} items`);
+    if (typeof s.maxItems === 'number' && value.length > s.maxItems) errs.push(`${path}: more than ${s.maxItems} items`);
+    if (s.uniqueItems === true && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) errs.push(`${path}: duplicate items`);
     if (s.items !== undefined) {
       for (const [i, v] of value.entries()) errs.push(...schemaErrors(s.items as Schema, v, `${path}[${i}]`));
     }
