@@ -33,7 +33,7 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
   app.use(problemHandler(opts.logger));
   // One dispatcher for all our routers: a request for an engine endpoint (the hot token and
   // introspection paths) pays one regexp scan here instead of two middlewares per router.
-  const layers = opts.routers.flatMap((r) => r.stack);
+  const routed = routeIndex(opts.routers.flatMap((r) => r.stack));
   const ours: Middleware = compose(
     opts.routers.flatMap((r): Middleware[] => [
       r.routes() as unknown as Middleware,
@@ -44,7 +44,39 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
       }) as unknown as Middleware,
     ]),
   );
-  app.use((ctx, next) => (layers.some((l) => l.match(ctx.path)) ? ours(ctx, next) : next()));
+  app.use((ctx, next) => (routed(ctx.path) ? ours(ctx, next) : next()));
   if (opts.engine) app.use(opts.engine);
   return app;
+}
+
+interface RouteLayer {
+  path: unknown;
+  match(path: string): boolean;
+}
+
+/** A path's first segment: `/v1/tenants/x` → `v1`. */
+const firstSegment = (path: string): string => {
+  const end = path.indexOf('/', 1);
+  // Routes match case-insensitively (the router's default), so the index does too.
+  return (end === -1 ? path.slice(1) : path.slice(1, end)).toLowerCase();
+};
+
+/**
+ * Whether one of our routes serves a path. Layers are grouped by their literal first segment, so
+ * an engine request (`/token`, `/introspect`) is answered by one map lookup however many admin and
+ * account routes exist, instead of a regexp per route; a layer whose first segment is a pattern is
+ * tried for every path.
+ */
+export function routeIndex(layers: readonly RouteLayer[]): (path: string) => boolean {
+  const bySegment = new Map<string, RouteLayer[]>();
+  const anywhere: RouteLayer[] = [];
+  for (const layer of layers) {
+    const seg = typeof layer.path === 'string' && layer.path.startsWith('/') ? firstSegment(layer.path) : undefined;
+    if (seg === undefined || /[:*()?+[\]{}]/.test(seg)) anywhere.push(layer);
+    else bySegment.set(seg, [...(bySegment.get(seg) ?? []), layer]);
+  }
+  return (path) => {
+    const candidates = bySegment.get(firstSegment(path));
+    return (candidates?.some((l) => l.match(path)) ?? false) || anywhere.some((l) => l.match(path));
+  };
 }
