@@ -122,6 +122,9 @@ export class RedisBackend {
       connectTimeout: timeout,
       commandTimeout: timeout,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
+      // Commands issued in the same tick by concurrent requests leave in one socket write: under load
+      // the token endpoints' Redis traffic costs a fraction of the syscalls (ordering is unchanged).
+      enableAutoPipelining: true,
     });
     redis.defineCommand('oidcUpsert', { numberOfKeys: 1, lua: UPSERT });
     redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: CONSUME });

@@ -31,7 +31,7 @@ const exec = promisify(execFile);
 
 const BOUND_SECONDS = 3;
 const USERS = Number(process.env.BENCH_LOGIN_USERS ?? 20);
-const CONNECTIONS = Number(process.env.BENCH_LOGIN_CONNECTIONS ?? 8);
+export const LOGIN_CONNECTIONS = Number(process.env.BENCH_LOGIN_CONNECTIONS ?? 8);
 const EXCHANGE = process.env.BENCH_LOGIN_TOKEN === '1';
 /** Never reached: the redirect to the client is read from the Location header, not followed. */
 const REDIRECT_URI = 'http://127.0.0.1:9/cb';
@@ -221,7 +221,7 @@ const percentile = (sorted: number[], p: number) =>
 /** Closed loop: `connections` browsers, each starting its next login when the last one ended. */
 async function runLogins(origin: string, t: LoginTarget, opts: LoadOptions): Promise<LoadResult> {
   const boundBefore = await measureArgon2Bound(t.params);
-  const connections = Math.min(CONNECTIONS, Math.floor(t.users.length / 2) || 1);
+  const connections = Math.min(LOGIN_CONNECTIONS, Math.floor(t.users.length / 2) || 1);
   const latencies: number[] = [];
   const stats = { credentialMs: [] as number[] };
   let failed = 0;

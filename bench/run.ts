@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { AUTHZ_CACHE_ENTRIES, setupAuthz } from './authz.ts';
 import type { BaselineSettings } from './baseline-server.ts';
-import { setupLogin } from './login.ts';
+import { LOGIN_CONNECTIONS, setupLogin } from './login.ts';
 import { delta, type PgCounters, type PgDelta, PgWriteProbe, perOperation, STATS_FLUSH_MS } from './pg-writes.ts';
 import { cleanupAll, freePort, onCleanup, sleep, spawnChild, waitReady } from './processes.ts';
 import { loadAverage, type Row, renderReport, type Side } from './report.ts';
@@ -193,7 +193,12 @@ async function main(): Promise<void> {
 }
 
 /** Calls in flight for a scenario: the check API rows have their own (see settings.authzConnections). */
-const connectionsFor = (scenario: Scenario) => (scenario.id.startsWith('authz-') ? settings.authzConnections : settings.connections);
+const connectionsFor = (scenario: Scenario) =>
+  scenario.id === 'password-login'
+    ? LOGIN_CONNECTIONS
+    : scenario.id.startsWith('authz-')
+      ? settings.authzConnections
+      : settings.connections;
 
 async function measure(scenario: Scenario, target: Target): Promise<Side> {
   return (await measureWithWarmup(scenario, target)).side;
