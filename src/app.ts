@@ -400,20 +400,24 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         return status.token || status.grant;
       },
     };
+    // What the server-rendered pages (sign-in and /account) share.
+    const pageDeps = {
+      prefix: issuerPath(config.issuer),
+      issuer: config.issuer,
+      provider: () => engine.current,
+      db,
+      store,
+      kek,
+      cookieKeys,
+      passwords,
+      passkeys,
+    };
     const routers: Router[] = [
       operationsRoutes({ readiness, metrics, metricsEnabled: config.metrics.enabled }),
       wellKnownRoutes({ keys }),
       interactionRoutes({
-        prefix: issuerPath(config.issuer),
-        issuer: config.issuer,
-        provider: () => engine.current,
-        db,
-        store,
-        kek,
-        cookieKeys,
-        passwords,
+        ...pageDeps,
         guard: factorGuard,
-        passkeys,
         tenantPolicy,
         mailer,
         selfSignup: config.auth.self_signup,
@@ -457,15 +461,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
     if (accountEnabled) {
       routers.push(
         accountRoutes({
-          prefix: issuerPath(config.issuer),
-          issuer: config.issuer,
-          provider: () => engine.current,
-          db,
-          store,
-          kek,
-          cookieKeys,
-          passwords,
-          passkeys,
+          ...pageDeps,
           mail: { mailer, issuer: config.issuer, productName: 'InfraNotes', logger },
           engine: {
             db,
