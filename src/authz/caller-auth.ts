@@ -1,5 +1,6 @@
-import { createLocalJWKSet, type JSONWebKeySet, errors as joseErrors, jwtVerify } from 'jose';
+import { type JSONWebKeySet, errors as joseErrors, jwtVerify } from 'jose';
 import { AppError } from '../errors/index.ts';
+import { followKeySet } from '../keys/local-key-set.ts';
 import type { ApiCaller } from './check-api.ts';
 
 export interface CallerAuthOptions {
@@ -43,19 +44,12 @@ export function createCallerAuthenticator(opts: CallerAuthOptions): CallerAuthen
   const max = opts.maxEntries ?? 50_000;
   const entries = new Map<string, Entry>();
   let generation = 0;
-  let cachedFor: JSONWebKeySet | undefined;
-  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-
-  const currentKeySet = () => {
-    const jwks = opts.jwks();
-    if (jwks !== cachedFor || !keySet) {
-      cachedFor = jwks;
-      keySet = createLocalJWKSet(jwks);
+  const currentKeySet = followKeySet(opts.jwks, {
+    onChange: () => {
       entries.clear();
       generation++;
-    }
-    return keySet;
-  };
+    },
+  });
 
   const verify = async (token: string): Promise<Entry> => {
     try {

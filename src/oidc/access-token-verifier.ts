@@ -1,5 +1,6 @@
-import { createLocalJWKSet, type JSONWebKeySet, type JWK, errors as joseErrors, jwtVerify } from 'jose';
+import { type JSONWebKeySet, type JWK, errors as joseErrors, jwtVerify } from 'jose';
 import type { VerificationKey } from '../keys/index.ts';
+import { followKeySet } from '../keys/local-key-set.ts';
 import { type AccessTokenClaims, parseAccessTokenClaims } from '../tokens/index.ts';
 
 export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: 'expired' | 'invalid' };
@@ -21,20 +22,15 @@ export function createAccessTokenVerifier(opts: {
   /** Changes identity whenever the published key set does (rotation, revoke, end of a grace). */
   keySetGeneration(): object;
 } {
-  let cachedFor: JSONWebKeySet | undefined;
-  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-  const currentKeySet = () => {
-    const jwks = opts.keys.jwks();
-    if (jwks !== cachedFor || !keySet) {
-      const access = opts.keys
+  // Only access-token keys verify: a JWT signed by the Ed25519 refresh key is never an access token (ADR-0011).
+  const currentKeySet = followKeySet(() => opts.keys.jwks(), {
+    select: () => ({
+      keys: opts.keys
         .verificationKeys()
         .filter((k) => k.purpose === 'access')
-        .map((k) => k.publicJwk as JWK);
-      cachedFor = jwks;
-      keySet = createLocalJWKSet({ keys: access });
-    }
-    return keySet;
-  };
+        .map((k) => k.publicJwk as JWK),
+    }),
+  });
 
   return {
     keySetGeneration: () => opts.keys.jwks(),

@@ -1,6 +1,7 @@
-import { createLocalJWKSet, type JSONWebKeySet, errors as joseErrors, jwtVerify } from 'jose';
+import { type JSONWebKeySet, errors as joseErrors, jwtVerify } from 'jose';
 import type { Middleware } from 'koa';
 import { AppError } from '../../errors/index.ts';
+import { followKeySet } from '../../keys/local-key-set.ts';
 
 export interface Principal {
   sub: string;
@@ -25,16 +26,7 @@ export interface BearerAuthOptions {
  * published keys, for our audience, unexpired, and neither it nor its grant revoked.
  */
 export function bearerAuth(opts: BearerAuthOptions): Middleware {
-  let cachedFor: JSONWebKeySet | undefined;
-  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-  const currentKeySet = () => {
-    const jwks = opts.jwks();
-    if (jwks !== cachedFor || !keySet) {
-      cachedFor = jwks;
-      keySet = createLocalJWKSet(jwks);
-    }
-    return keySet;
-  };
+  const currentKeySet = followKeySet(opts.jwks);
   return async (ctx, next) => {
     const header = ctx.get('authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
