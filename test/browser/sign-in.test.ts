@@ -84,6 +84,22 @@ describe('browser: password sign-in', function () {
     await context.close();
   });
 
+  it('(f) account selection: prompt=select_account shows the signed-in account; continuing needs no password', async () => {
+    const user = await createUser(t, { name: 'Grace Hopper' });
+    const context = await newContext(browser);
+    const flow = new FlowRecorder('select-account', await context.newPage());
+    const page = await passwordSteps(flow, user, await app.authorizationRequest({ scope: 'openid' }));
+    await submit(page, 'Sign in', (url) => url.href.startsWith(rp.callback));
+
+    const again = await app.authorizationRequest({ scope: 'openid', prompt: 'select_account' });
+    await page.goto(again.url);
+    await flow.at('choose-account', 'Choose an account');
+    await submit(page, `Continue as ${user.email}`, (url) => url.href.startsWith(rp.callback));
+    const tokens = await app.finish(page.url(), again);
+    expect(tokens.claims()?.sub).to.equal(user.id);
+    await context.close();
+  });
+
   async function passwordSteps(flow: FlowRecorder, user: TestUser, request: AuthorizationRequest): Promise<Page> {
     const { page } = flow;
     await page.goto(request.url);
