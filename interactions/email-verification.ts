@@ -4,14 +4,12 @@ import { recordAudit } from '../src/audit/index.ts';
 import { consumeToken, peekToken } from '../src/identity/one-time-tokens.ts';
 import { MAIL_LINK_PATHS } from '../src/mail/render.ts';
 import { validIp } from '../src/security/index.ts';
-import type { MessageKey } from '../views/i18n.ts';
 import { sendPage } from '../views/layout.ts';
-import { messagePage } from '../views/pages/message.ts';
 import { verifyConfirmPage, verifyDonePage } from '../views/pages/password-reset.ts';
 import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
 import { translatorFor, UID_PATTERN } from './flow.ts';
-import { landingFormOk } from './magic-link.ts';
+import { landingFormOk, landingMessage } from './landing.ts';
 import { formField } from './step.ts';
 
 /**
@@ -24,10 +22,7 @@ export function emailVerificationLanding(router: Router, deps: InteractionDeps, 
   const path = `${deps.prefix}${MAIL_LINK_PATHS.email_verification}`;
   const csrf = createCsrfTokens(deps.cookieKeys);
   const csrfSubject = (token: string) => `email-verification\0${token}`;
-  const page = (ctx: Context, title: MessageKey, body: MessageKey, status: number) => {
-    const tr = translatorFor(ctx);
-    sendPage(ctx, messagePage(tr, title, body), { t: tr, assetsBase: deps.prefix, status });
-  };
+  const page = landingMessage(deps);
   const invalid = (ctx: Context, reason: string) =>
     page(ctx, 'verify.invalid_title', 'verify.invalid_body', reason === 'invalid' ? 400 : 410);
 

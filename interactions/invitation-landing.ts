@@ -20,7 +20,7 @@ import { messagePage } from '../views/pages/message.ts';
 import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
 import { translatorFor } from './flow.ts';
-import { landingFormOk } from './magic-link.ts';
+import { landingFormOk } from './landing.ts';
 import { redirect303 } from './redirect.ts';
 import { formField } from './step.ts';
 

@@ -6,11 +6,11 @@ import { validIp } from '../src/security/index.ts';
 import type { MessageKey } from '../views/i18n.ts';
 import { sendPage } from '../views/layout.ts';
 import { magicLinkConfirmPage } from '../views/pages/magic-link.ts';
-import { messagePage } from '../views/pages/message.ts';
-import { type CsrfTokens, createCsrfTokens } from './csrf.ts';
+import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
 import { translatorFor, UID_PATTERN } from './flow.ts';
-import { ownOrigin, redirect303 } from './redirect.ts';
+import { landingFormOk, landingMessage } from './landing.ts';
+import { redirect303 } from './redirect.ts';
 import { formField } from './step.ts';
 
 /**
@@ -68,18 +68,6 @@ export async function takeHandover(deps: InteractionDeps, uid: string): Promise<
   }
 }
 
-/**
- * CSRF defence of a form behind an emailed link (no interaction to bind to): the synchronizer
- * token is HMAC(k, purpose + the link's token) — only a page that showed the link's form has it —
- * plus the same `Sec-Fetch-Site` / `Origin` checks as the interaction forms.
- */
-export function landingFormOk(ctx: Context, deps: InteractionDeps, csrf: CsrfTokens, subject: string): boolean {
-  const site = ctx.get('sec-fetch-site');
-  const origin = ctx.get('origin');
-  const foreign = origin && origin !== 'null' && origin !== ownOrigin(ctx) && origin !== new URL(deps.issuer).origin;
-  return !(site && site !== 'same-origin') && !foreign && csrf.verify(subject, formField(ctx, 'csrf', 64));
-}
-
 const FAILURE: Record<TokenFailureReason, { status: number; title: MessageKey; body: MessageKey }> = {
   wrong_browser: { status: 403, title: 'magic_link.wrong_browser_title', body: 'magic_link.wrong_browser_body' },
   invalid: { status: 400, title: 'magic_link.invalid_title', body: 'magic_link.invalid_body' },
@@ -92,10 +80,7 @@ export function magicLinkLanding(router: Router, deps: InteractionDeps, mw: { er
   const path = `${deps.prefix}${MAIL_LINK_PATHS.magic_link}`;
   const csrf = createCsrfTokens(deps.cookieKeys);
   const csrfSubject = (token: string) => `magic-link\0${token}`;
-  const page = (ctx: Context, title: MessageKey, body: MessageKey, status: number) => {
-    const tr = translatorFor(ctx);
-    sendPage(ctx, messagePage(tr, title, body), { t: tr, assetsBase: deps.prefix, status });
-  };
+  const page = landingMessage(deps);
   const meta = (ctx: Context) => ({
     ip: validIp(ctx.ip),
     userAgent: ctx.get('user-agent') || undefined,

@@ -6,15 +6,13 @@ import { hasSecondFactorEnrolled } from '../src/identity/passwords.ts';
 import { MAIL_LINK_PATHS } from '../src/mail/render.ts';
 import { validIp } from '../src/security/index.ts';
 import type { FieldError } from '../views/components.ts';
-import type { MessageKey } from '../views/i18n.ts';
 import { sendPage } from '../views/layout.ts';
-import { messagePage } from '../views/pages/message.ts';
 import { policyMessageText } from '../views/pages/password-policy.ts';
 import { resetDonePage, resetFormPage } from '../views/pages/password-reset.ts';
 import { createCsrfTokens } from './csrf.ts';
 import type { InteractionDeps } from './deps.ts';
 import { translatorFor, UID_PATTERN } from './flow.ts';
-import { landingFormOk } from './magic-link.ts';
+import { landingFormOk, landingMessage } from './landing.ts';
 import { formField } from './step.ts';
 
 /**
@@ -53,10 +51,7 @@ export function passwordResetLanding(router: Router, deps: InteractionDeps, mw: 
   const path = `${deps.prefix}${MAIL_LINK_PATHS.password_reset}`;
   const csrf = createCsrfTokens(deps.cookieKeys);
   const csrfSubject = (token: string) => `password-reset\0${token}`;
-  const page = (ctx: Context, title: MessageKey, body: MessageKey, status: number) => {
-    const tr = translatorFor(ctx);
-    sendPage(ctx, messagePage(tr, title, body), { t: tr, assetsBase: deps.prefix, status });
-  };
+  const page = landingMessage(deps);
   const invalid = (ctx: Context, reason: string) =>
     page(ctx, 'reset.invalid_title', 'reset.invalid_body', reason === 'invalid' ? 400 : 410);
   const form = (ctx: Context, token: string, email: string, errors?: FieldError[], status = 200) => {

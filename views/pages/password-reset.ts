@@ -1,6 +1,6 @@
 import { button, emailField, errorSummary, type FieldError, postForm, textField } from '../components.ts';
 import { html } from '../html.ts';
-import type { Translator } from '../i18n.ts';
+import type { MessageKey, Translator } from '../i18n.ts';
 import type { PageContent } from '../layout.ts';
 import { cancelAction, emailSentPage, type StepPageModel } from './common.ts';
 
@@ -73,12 +73,17 @@ ${textField({
 
 /** After the change: back to signing in (never signed in by the reset). */
 export function resetDonePage(tr: Translator, m: { signInHref?: string }): PageContent {
+  return donePage(tr, 'reset.done_title', 'reset.done_body', m.signInHref);
+}
+
+/** A finished emailed-link action: what happened, and the way back to signing in when there is one. */
+function donePage(tr: Translator, title: MessageKey, body: MessageKey, signInHref: string | undefined): PageContent {
   const { t } = tr;
   return {
-    title: t('reset.done_title'),
-    body: html`<h1>${t('reset.done_title')}</h1>
-<p class="lead">${t('reset.done_body')}</p>
-${m.signInHref ? html`<p><a href="${m.signInHref}">${t('reset.sign_in')}</a></p>` : ''}`,
+    title: t(title),
+    body: html`<h1>${t(title)}</h1>
+<p class="lead">${t(body)}</p>
+${signInHref ? html`<p><a href="${signInHref}">${t('reset.sign_in')}</a></p>` : ''}`,
   };
 }
 
@@ -145,11 +150,5 @@ ${postForm(
 }
 
 export function verifyDonePage(tr: Translator, m: { signInHref?: string }): PageContent {
-  const { t } = tr;
-  return {
-    title: t('verify.done_title'),
-    body: html`<h1>${t('verify.done_title')}</h1>
-<p class="lead">${t('verify.done_body')}</p>
-${m.signInHref ? html`<p><a href="${m.signInHref}">${t('reset.sign_in')}</a></p>` : ''}`,
-  };
+  return donePage(tr, 'verify.done_title', 'verify.done_body', m.signInHref);
 }
