@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { accountSessionKey } from '../../src/http/routes/account/index.ts';
 import { refresh } from '../account/support.ts';
 import { createUser, type RpServer, startRp, type TestUser, webClient } from '../interactions/support.ts';
@@ -8,7 +8,7 @@ import { startOidcService, type TestClient } from '../oidc/support.ts';
 import { freePort } from '../support/process.ts';
 import type { TestService } from '../support/service.ts';
 import { type SmtpMessage, startSmtp, waitForMailLink } from '../support/smtp.ts';
-import { FlowRecorder, launchBrowser, newContext, RelyingParty, submit } from './support.ts';
+import { FlowRecorder, launchBrowser, newContext, pageWithAuthenticator, RelyingParty, submit } from './support.ts';
 
 const NEW_PASSWORD = 'seven quiet lanterns over the harbour';
 const NEWER_PASSWORD = 'a second passphrase for the harbour 8';
@@ -52,26 +52,6 @@ describe('browser: account self-service', function () {
     await t?.stop();
     await smtp?.close();
   });
-
-  /** A browser with a virtual platform authenticator (resident keys, user verification), without conditional UI. */
-  async function browserWithAuthenticator(): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; authenticatorId: string }> {
-    const context = await newContext(browser);
-    await context.addInitScript('PublicKeyCredential.isConditionalMediationAvailable = async () => false;');
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    return { context, page, cdp, authenticatorId };
-  }
 
   /** TOTP codes never reuse a step (the replay rule): each call gives the next unused step's code. */
   function totpCodes(secret: Buffer) {
@@ -120,7 +100,7 @@ describe('browser: account self-service', function () {
 
   it('manages the whole account: TOTP, recovery codes, passkeys, password, email, sessions and applications', async () => {
     const user = await createUser(t, { name: 'Katherine Johnson' });
-    const { context, page, cdp, authenticatorId } = await browserWithAuthenticator();
+    const { context, page, cdp, authenticatorId } = await pageWithAuthenticator(browser, { conditionalUi: false });
     const flow = new FlowRecorder('account', page);
 
     // A third-party application the user signs in to first (with a refresh token): consent, then the account pages.

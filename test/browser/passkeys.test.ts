@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createAuthThrottle, createFactorGuard } from '../../src/security/index.ts';
 import { MemoryStore } from '../../src/store/index.ts';
 import { createPasskeyService, createRelyingParty } from '../../src/webauthn/index.ts';
@@ -20,7 +20,7 @@ import { expectContract, startOidcService, type TestClient } from '../oidc/suppo
 import { freePort } from '../support/process.ts';
 import type { TestService } from '../support/service.ts';
 import { throttleConfig } from '../webauthn/support.ts';
-import { FlowRecorder, launchBrowser, newContext, RelyingParty, submit } from './support.ts';
+import { FlowRecorder, launchBrowser, pageWithAuthenticator, RelyingParty, submit } from './support.ts';
 
 const ACR_PHR = 'urn:infranotes:acr:phr';
 
@@ -56,32 +56,6 @@ describe('browser: passkeys', function () {
     await t?.stop();
   });
 
-  /** A page with a virtual CTAP2 platform authenticator that verifies the user (resident keys, UV). */
-  async function pageWithAuthenticator(
-    opts: { conditionalUi?: boolean } = {},
-  ): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; authenticatorId: string }> {
-    const context = await newContext(browser);
-    // The virtual authenticator answers a conditional (autofill) request at once, as if the user
-    // picked the passkey; flows that test the buttons run as a browser without conditional UI.
-    if (opts.conditionalUi === false) {
-      await context.addInitScript('PublicKeyCredential.isConditionalMediationAvailable = async () => false;');
-    }
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    return { context, page, cdp, authenticatorId };
-  }
-
   /**
    * Registers a passkey for `user` through the service's own ceremony (`startRegistration` /
    * `finishRegistration` against the issuer's relying party), with the browser's authenticator
@@ -103,7 +77,7 @@ describe('browser: passkeys', function () {
 
   it("(a) passwordless through conditional UI (the email field's autofill); amr=hwk,user,mfa; acr=phr", async () => {
     const user = await createUser(t, { name: 'Grace Hopper' });
-    const { context, page, cdp, authenticatorId } = await pageWithAuthenticator();
+    const { context, page, cdp, authenticatorId } = await pageWithAuthenticator(browser);
     const flow = new FlowRecorder('passkey', page);
     const request = await app.authorizationRequest();
 
@@ -140,7 +114,7 @@ describe('browser: passkeys', function () {
 
   it('(a2) passwordless with the "Sign in with a passkey" button; same amr and acr', async () => {
     const user = await createUser(t);
-    const { context, page } = await pageWithAuthenticator({ conditionalUi: false });
+    const { context, page } = await pageWithAuthenticator(browser, { conditionalUi: false });
     const flow = new FlowRecorder('passkey-button', page);
     const request = await app.authorizationRequest();
     await page.goto(request.url);
@@ -163,7 +137,7 @@ describe('browser: passkeys', function () {
   it('(b) password + passkey as the second factor (offered next to TOTP); amr=pwd,hwk,user,mfa', async () => {
     const user = await createUser(t);
     await enrolConfirmedTotp(t, user);
-    const { context, page } = await pageWithAuthenticator({ conditionalUi: false });
+    const { context, page } = await pageWithAuthenticator(browser, { conditionalUi: false });
     const flow = new FlowRecorder('passkey-2fa', page);
     const request = await app.authorizationRequest({ acr_values: ACR_MFA });
 
@@ -196,7 +170,7 @@ describe('browser: passkeys', function () {
   it('(c) step-up to acr=phr: a password + TOTP session is asked only for the passkey (user verification required)', async () => {
     const user = await createUser(t);
     const totp = await enrolConfirmedTotp(t, user);
-    const { context, page } = await pageWithAuthenticator({ conditionalUi: false });
+    const { context, page } = await pageWithAuthenticator(browser, { conditionalUi: false });
     const flow = new FlowRecorder('passkey-step-up', page);
     const first = await app.authorizationRequest();
     await page.goto(first.url);

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import * as oidc from 'openid-client';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
 import type { TestClient } from '../oidc/support.ts';
 import { repoRoot } from '../support/services.ts';
 
@@ -29,6 +29,36 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
   context.setDefaultTimeout(NAV_TIMEOUT);
   context.setDefaultNavigationTimeout(NAV_TIMEOUT);
   return context;
+}
+
+/**
+ * A page with a virtual CTAP2 platform authenticator that verifies the user (resident keys, UV),
+ * driven over the DevTools WebAuthn domain. The virtual authenticator answers a conditional
+ * (autofill) request at once, as if the user picked the passkey; flows that test the buttons pass
+ * `conditionalUi: false` to run as a browser without conditional UI.
+ */
+export async function pageWithAuthenticator(
+  browser: Browser,
+  opts: { conditionalUi?: boolean } = {},
+): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; authenticatorId: string }> {
+  const context = await newContext(browser);
+  if (opts.conditionalUi === false) {
+    await context.addInitScript('PublicKeyCredential.isConditionalMediationAvailable = async () => false;');
+  }
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { context, page, cdp, authenticatorId };
 }
 
 const SCREENSHOTS = join(repoRoot, 'test-results', 'screenshots');
