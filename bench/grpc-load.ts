@@ -16,7 +16,7 @@ import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT } from '../src/grpc/server.ts';
-import type { LoadOptions, LoadResult } from './scenarios.ts';
+import { type LoadOptions, type LoadResult, percentileOf } from './scenarios.ts';
 
 const SERVICE = 'iam.v1.AuthorizationService';
 
@@ -142,8 +142,7 @@ export async function runGrpcLoad(opts: {
   }
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    latencies.length ? (latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0) : 0;
+  const pct = (p: number) => percentileOf(latencies, p);
   const requests = latencies.length + errors;
-  return { requests, seconds, rps: requests / seconds, p50: pct(50), p99: pct(99), non2xx: 0, errors, statusCodes, sample };
+  return { requests, seconds, rps: requests / seconds, p50: pct(50), p99: pct(99), non2xx: 0, errors, statusCodes, sample, latencies };
 }

@@ -285,6 +285,7 @@ export const passwordLogin: Scenario = {
   title: 'password login (authorize → identifier → password → code)',
   gated: false,
   zeroWrites: false,
+  pgEveryRequest: true,
   build: (t) => {
     if (t.kind === 'baseline') return { missing: 'the bare engine has no password login (no accounts, no sign-in pages)' };
     const login = t.login;

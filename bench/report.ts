@@ -87,7 +87,8 @@ export function renderReport(rows: Row[], facts: RunFacts): string {
   out.push(
     `- Load: autocannon (HTTP) and a lean HTTP/2 client (gRPC, bench/grpc-load.ts) in the bench process, ${facts.connections} keep-alive ` +
       'connections over loopback unless the conns column says otherwise, ' +
-      `${facts.warmupS} s warm-up + ${facts.durationS} s measured per scenario and server; ` +
+      `${facts.warmupS} s warm-up + ${facts.durationS} s measured per scenario and server, the measured time in two rounds ` +
+      `per server alternating baseline · iam · baseline · iam where a row has both; ` +
       `introspection round-robins over ${facts.pools.active} distinct tokens per format (${facts.pools.revoked} revoked)`,
   );
   out.push(

@@ -6,9 +6,10 @@
 //    prefix). Nothing is shared with a developer's .data or other Redis users, and all of it is removed.
 // 2. Each gets clients and token pools through its public interface (bench/targets.ts).
 // 3. Per scenario: the baseline's run, then the service's, back to back so machine noise hits both alike.
-//    The service's PostgreSQL counters are snapshotted before its warm-up and again >= 11 s after its
-//    measured window (counters are published late, see bench/pg-writes.ts); the next scenario's baseline
-//    run fills that wait.
+//    The service's PostgreSQL counters are snapshotted before its warm-up and again when its window ends;
+//    after a window that used PostgreSQL on every request that second snapshot waits >= 11 s (counters
+//    are published late, see bench/pg-writes.ts), a wait the next scenario's baseline run fills when it
+//    has one. Windows that do not use PostgreSQL are followed at once (Scenario.pgEveryRequest).
 //    Before the first window the service's database is vacuumed and analysed (autovacuum would otherwise
 //    write catalog rows mid-run because of the setup's inserts).
 // 4. An idle window of the service at the end gives the background rate that is subtracted.
@@ -31,7 +32,7 @@ import { LOGIN_CONNECTIONS, setupLogin } from './login.ts';
 import { delta, type PgCounters, type PgDelta, PgWriteProbe, perOperation, STATS_FLUSH_MS } from './pg-writes.ts';
 import { cleanupAll, freePort, onCleanup, sleep, spawnChild, waitReady } from './processes.ts';
 import { loadAverage, type Row, renderReport, type Side } from './report.ts';
-import { type LoadOptions, type LoadResult, runLoad, type Scenario, scenarios, type Target } from './scenarios.ts';
+import { type LoadOptions, type LoadResult, percentileOf, runLoad, type Scenario, scenarios, type Target } from './scenarios.ts';
 import { RESOURCES, SCOPE, setupBaseline, setupIam } from './targets.ts';
 
 const exec = promisify(execFile);
@@ -156,14 +157,40 @@ async function main(): Promise<void> {
     open = undefined;
   };
   for (const scenario of selected) {
-    const base = await measure(scenario, baseTarget);
-    // The previous service window is complete once its load is STATS_FLUSH_MS behind us; the baseline
-    // run above filled most of that wait. The same snapshot opens this scenario's window.
+    // Baseline and service alternate in two rounds each (B I B I, after each side's warm-up), so drift in
+    // the machine's speed over a scenario hits both sides alike; a row without a baseline runs one window.
+    const base = await openSide(scenario, baseTarget);
+    const baseRounds: LoadResult[] = [];
+    if (base.run) {
+      await base.run(settings.warmupS);
+      baseRounds.push(await base.run(settings.durationS / 2));
+    }
+    // The previous service window is complete once its load is STATS_FLUSH_MS behind us (when it used
+    // PostgreSQL); the baseline's first round above filled part of that wait. The same snapshot opens
+    // this scenario's window.
     const before = await settled();
     close(before);
-    const { side, requests } = await measureWithWarmup(scenario, iamTarget);
-    if (requests > 0) lastIamLoad = Date.now();
-    const row: Row = { scenario, baseline: base, iam: side, connections: connectionsFor(scenario) };
+    const iam = await openSide(scenario, iamTarget);
+    const iamRounds: LoadResult[] = [];
+    let requests = 0;
+    if (iam.run) {
+      requests += (await iam.run(settings.warmupS)).requests;
+      if (base.run) {
+        iamRounds.push(await iam.run(settings.durationS / 2));
+        baseRounds.push(await base.run(settings.durationS / 2));
+        iamRounds.push(await iam.run(settings.durationS / 2));
+      } else {
+        iamRounds.push(await iam.run(settings.durationS));
+      }
+      requests += iamRounds.reduce((n, r) => n + r.requests, 0);
+    }
+    if (requests > 0 && scenario.pgEveryRequest) lastIamLoad = Date.now();
+    const row: Row = {
+      scenario,
+      baseline: sideOf(scenario, baseTarget, base, baseRounds),
+      iam: sideOf(scenario, iamTarget, iam, iamRounds),
+      connections: connectionsFor(scenario),
+    };
     rows.push(row);
     if (requests > 0) open = { row, before, requests };
   }
@@ -200,27 +227,57 @@ const connectionsFor = (scenario: Scenario) =>
       ? settings.authzConnections
       : settings.connections;
 
-async function measure(scenario: Scenario, target: Target): Promise<Side> {
-  return (await measureWithWarmup(scenario, target)).side;
+interface OpenSide {
+  note?: string;
+  missing?: string;
+  /** One window of load; absent when the server cannot do the operation. */
+  run?: (seconds: number) => Promise<LoadResult>;
 }
 
-/** Warm-up (discarded, but its requests count towards the PostgreSQL per-operation figure), then the measured window. */
-async function measureWithWarmup(scenario: Scenario, target: Target): Promise<{ side: Side; requests: number }> {
+/** Prepares a server for a scenario and returns how to load it (or why it cannot be). */
+async function openSide(scenario: Scenario, target: Target): Promise<OpenSide> {
   await target.prepare?.(scenario.id);
   const req = scenario.build(target);
   if ('missing' in req) {
     progress(`${target.kind.padEnd(8)} ${scenario.title}: skipped (${req.missing})`);
-    return { side: { missing: req.missing }, requests: 0 };
+    return { missing: req.missing };
   }
   const loadOpts = (seconds: number): LoadOptions => ({ connections: connectionsFor(scenario), seconds });
-  const drive = (seconds: number) => (req.run ? req.run(loadOpts(seconds)) : runLoad(target.origin, req, loadOpts(seconds)));
-  const warm = await drive(settings.warmupS);
-  const load: LoadResult = await drive(settings.durationS);
+  return {
+    note: req.note,
+    run: (seconds) => (req.run ? req.run(loadOpts(seconds)) : runLoad(target.origin, req, loadOpts(seconds))),
+  };
+}
+
+/** The measured rounds of one side as one figure (latency percentiles over every answer of every round). */
+function sideOf(scenario: Scenario, target: Target, open: OpenSide, rounds: LoadResult[]): Side {
+  if (!open.run || !rounds.length) return { missing: open.missing ?? 'not measured' };
+  const load = mergeRounds(rounds);
   const errs = load.non2xx + load.errors ? ` (${load.non2xx} non-2xx, ${load.errors} errors)` : '';
   progress(
     `${target.kind.padEnd(8)} ${scenario.title}: ${Math.round(load.rps)} req/s, p50 ${load.p50.toFixed(2)} ms, p99 ${load.p99.toFixed(2)} ms${errs}`,
   );
-  return { side: { load, note: req.note }, requests: warm.requests + load.requests };
+  return { load, note: open.note };
+}
+
+function mergeRounds(rounds: LoadResult[]): LoadResult {
+  if (rounds.length === 1) return rounds[0] as LoadResult;
+  const latencies = rounds.flatMap((r) => r.latencies ?? []).sort((a, b) => a - b);
+  const statusCodes: Record<string, number> = {};
+  for (const r of rounds) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const requests = rounds.reduce((n, r) => n + r.requests, 0);
+  const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: percentileOf(latencies, 50),
+    p99: percentileOf(latencies, 99),
+    non2xx: rounds.reduce((n, r) => n + r.non2xx, 0),
+    errors: rounds.reduce((n, r) => n + r.errors, 0),
+    statusCodes,
+    sample: rounds.find((r) => r.sample)?.sample,
+  };
 }
 
 /** The service stops its embedded PostgreSQL on SIGTERM; if it died harder, stop the cluster here. */

@@ -60,6 +60,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     // Small messages only (a batch of 100 checks is a few KiB).
     'grpc.max_receive_message_length': 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
+    // Channelz (grpc-js's introspection service) is not exposed here; left on, it tracks every call.
+    'grpc.enable_channelz': 0,
   });
   opts.register(server);
   const address = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
