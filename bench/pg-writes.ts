@@ -28,6 +28,8 @@ export interface PgCounters {
   nextXid: number;
   /** Rows written per table (user and catalog tables) of the service's database. */
   tables: Record<string, number>;
+  /** Runs of autovacuum's ANALYZE in the service's database (each one a write transaction of its own). */
+  autoanalyze: number;
 }
 
 export interface PgDelta {
@@ -37,6 +39,8 @@ export interface PgDelta {
   writeXacts: number;
   /** Tables with rows written in the window (raw counts, not per operation). */
   tables: Record<string, number>;
+  /** Autovacuum ANALYZE runs in the window: taken out of writeXacts, their catalog rows out of rows. */
+  autoanalyze: number;
 }
 
 export class PgWriteProbe {
@@ -87,11 +91,12 @@ export class PgWriteProbe {
   async snapshot(): Promise<PgCounters> {
     // First, so that its own commit is already published (a backend reports before ReadyForQuery when
     // its last report is over a second old) when pg_stat_database is read below.
-    const perTable = await this.#service.query<{ name: string; w: string }>(
-      `select schemaname || '.' || relname as name, n_tup_ins + n_tup_upd + n_tup_del as w
-         from pg_stat_all_tables where n_tup_ins + n_tup_upd + n_tup_del > 0`,
+    const perTable = await this.#service.query<{ name: string; w: string; aa: string }>(
+      `select schemaname || '.' || relname as name, n_tup_ins + n_tup_upd + n_tup_del as w, autoanalyze_count as aa
+         from pg_stat_all_tables where n_tup_ins + n_tup_upd + n_tup_del > 0 or autoanalyze_count > 0`,
     );
-    const tables = Object.fromEntries(perTable.rows.map((r) => [r.name, Number(r.w)]));
+    const tables = Object.fromEntries(perTable.rows.filter((r) => Number(r.w) > 0).map((r) => [r.name, Number(r.w)]));
+    const autoanalyze = perTable.rows.reduce((n, r) => n + Number(r.aa), 0);
     const { rows } = await this.#client.query<{ rows: string; commits: string; next_xid: string }>(
       `select tup_inserted + tup_updated + tup_deleted as rows, xact_commit as commits,
               pg_snapshot_xmax(pg_current_snapshot())::text as next_xid
@@ -100,7 +105,7 @@ export class PgWriteProbe {
     );
     const r = rows[0];
     if (!r) throw new Error(`database ${this.#database} not found in pg_stat_database`);
-    return { at: Date.now(), rows: Number(r.rows), commits: Number(r.commits), nextXid: Number(r.next_xid), tables };
+    return { at: Date.now(), rows: Number(r.rows), commits: Number(r.commits), nextXid: Number(r.next_xid), tables, autoanalyze };
   }
 
   async close(): Promise<void> {
@@ -114,13 +119,24 @@ export function delta(before: PgCounters, after: PgCounters): PgDelta {
     const d = w - (before.tables[name] ?? 0);
     if (d > 0) tables[name] = d;
   }
+  // Autovacuum is PostgreSQL's own work, not the service's: a window that crossed a table's autoanalyze
+  // threshold (the login row writes thousands of audit rows) gets one write transaction per ANALYZE and
+  // its pg_statistic rows, which would be charged to the requests.
+  const autoanalyze = after.autoanalyze - before.autoanalyze;
+  const catalogRows =
+    autoanalyze > 0
+      ? Object.entries(tables)
+          .filter(([name]) => name.startsWith('pg_catalog.') || name.startsWith('pg_toast.'))
+          .reduce((n, [, w]) => n + w, 0)
+      : 0;
   return {
     seconds: (after.at - before.at) / 1000,
-    rows: after.rows - before.rows,
+    rows: Math.max(0, after.rows - before.rows - catalogRows),
     // Minus the closing snapshot's own per-table query.
-    commits: Math.max(0, after.commits - before.commits - 1),
-    writeXacts: after.nextXid - before.nextXid,
+    commits: Math.max(0, after.commits - before.commits - 1 - autoanalyze),
+    writeXacts: Math.max(0, after.nextXid - before.nextXid - autoanalyze),
     tables,
+    autoanalyze,
   };
 }
 
@@ -138,5 +154,6 @@ export function perOperation(window: PgDelta, idle: PgDelta | undefined, request
     commits: per(net(window.commits, idle?.commits ?? 0)),
     writeXacts: per(net(window.writeXacts, idle?.writeXacts ?? 0)),
     tables: window.tables,
+    autoanalyze: window.autoanalyze,
   };
 }

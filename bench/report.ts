@@ -127,7 +127,8 @@ export function renderReport(rows: Row[], facts: RunFacts): string {
   out.push(
     'PostgreSQL columns (iam only): deltas of `pg_stat_database` (`tup_inserted + tup_updated + tup_deleted`, `xact_commit`) for ' +
       "the service's database and of the cluster's next transaction id (= write transactions), from before the warm-up to " +
-      `${STATS_FLUSH_MS / 1000} s after the measured window (PostgreSQL publishes a backend's counters up to 10 s late), divided by ` +
+      `the next window, which starts ≥ ${STATS_FLUSH_MS / 1000} s after this one when this row uses PostgreSQL on every request ` +
+      "(PostgreSQL publishes a backend's counters up to 10 s late), divided by " +
       'completed requests (warm-up + measured), minus an idle window of the same service; the database is vacuumed and ' +
       'analysed after setup so autovacuum does not write catalog rows mid-window' +
       (facts.idle
@@ -138,6 +139,10 @@ export function renderReport(rows: Row[], facts: RunFacts): string {
     const written = Object.entries(row.pg?.tables ?? {}).sort((a, b) => b[1] - a[1]);
     if (written.length)
       notes.push(`${row.scenario.title} — iam rows written in the window: ${written.map(([t, n]) => `${t} ${n}`).join(', ')}`);
+    if (row.pg?.autoanalyze)
+      notes.push(
+        `${row.scenario.title} — autovacuum analysed ${row.pg.autoanalyze} table(s) in the window: their write transactions, commits and catalog rows (pg_catalog, pg_toast) are not counted per operation`,
+      );
   }
   if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
   out.push('', ...verdicts(rows));
