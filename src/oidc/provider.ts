@@ -16,6 +16,7 @@ import { createEnginePages } from './pages.ts';
 import { createResourcePolicy } from './resources.ts';
 import type { TokenRoles } from './role-claims.ts';
 import { RequestLifetimes } from './session-lifetimes.ts';
+import { installStructuredIntrospectionSeam } from './structured-introspection.ts';
 import { DEFAULT_SIGN_IN_POLICY, type TenantSignInPolicy } from './tenant-policy.ts';
 import { SELECT_TENANT_PROMPT, TENANT_PARAM, type TenantSelection } from './tenant-selection.ts';
 import type { TokenEndpoints } from './token-endpoints.ts';
@@ -281,6 +282,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
       openid4vci: { enabled: false },
     } as Configuration['features'],
   };
+  installStructuredIntrospectionSeam();
   const provider = new Provider(opts.issuer, configuration);
   // The engine builds some contexts of its own (cookies, interaction lookups): same trust as the parent app.
   provider.proxy = opts.trustProxy ?? true;

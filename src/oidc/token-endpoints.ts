@@ -21,14 +21,16 @@ import {
 } from '../tokens/index.ts';
 import type { createAccessTokenVerifier } from './access-token-verifier.ts';
 import { callerOf, type EngineClient, iamMetadata } from './client-metadata.ts';
+import { STRUCTURED_TOKEN } from './structured-introspection.ts';
 
 /**
  * Introspection and revocation of what the engine cannot handle, around the engine's own
  * endpoints (client authentication and every stored token stay the engine's):
  *
- * - a JWT access token reaches the engine's introspection/revocation endpoint, is refused as
- *   `unsupported_token_type` after the client authenticated, and is then answered here from its
- *   signature, the jti denylist and the revoked grants (PostgreSQL, shared by every instance);
+ * - a JWT access token reaches the engine's introspection endpoint, is handed over by the seam in
+ *   structured-introspection.ts after the engine authenticated the client (at revocation: refused as
+ *   `unsupported_token_type` at the same point), and is then answered here from its signature, the
+ *   jti denylist and the revoked grants (PostgreSQL, shared by every instance);
  * - whenever the engine revokes a grant (refresh-token or code reuse, refresh-token revocation,
  *   logout) the grant is recorded in `revoked_grants` before the response leaves, so JWT access
  *   tokens of that grant die with it, and a `token.revoked` event is written;
@@ -43,7 +45,9 @@ const STATE = {
   revokedGrants: Symbol('iam.revokedGrants'),
   introspected: Symbol('iam.introspected'),
   revoking: Symbol('iam.revoking'),
-  structured: Symbol('iam.structuredToken'),
+  // Introspection: set by the engine-chain step of structured-introspection.ts; revocation: by the
+  // engine's unsupported_token_type error (below).
+  structured: STRUCTURED_TOKEN,
 };
 
 interface OidcView {
