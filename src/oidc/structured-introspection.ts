@@ -43,8 +43,11 @@ markStructured.iamSeam = true;
 
 /**
  * Puts the step into the engine's introspection chain, once per process, before any Provider is
- * constructed (the chain is copied into the route then). Fails loudly if the engine's chain no longer
- * has the step it must precede: re-check this seam on engine upgrades.
+ * constructed (the chain is copied into the route then). The chain is the engine module's own, so every
+ * Provider built in this process afterwards has the step; IAM builds only its own (provider.ts), whose
+ * token-endpoints middleware answers what the step hands over. Fails loudly if the engine's chain no
+ * longer has the step it must precede: re-check this seam on engine upgrades. A JWS the quick `eyJ` test
+ * misses still reaches the engine's step and its error, which token-endpoints.ts handles as before.
  */
 export function installStructuredIntrospectionSeam(): void {
   const chain = introspectionAction as Step[];
