@@ -71,6 +71,14 @@ describe('oidc: JWT introspection seam in the engine chain', () => {
     expect(missing.status).to.equal(400);
   });
 
+  it('a JWS the quick test does not spot still meets the engine’s own rejection (token-endpoints handles that event)', async () => {
+    const header = Buffer.from('{ "alg": "HS256" }').toString('base64url'); // "eyAi…", not "eyJ…"
+    const res = await introspect(`token=${header}.${Buffer.from('{}').toString('base64url')}.c2ln`);
+    expect(res.status).to.equal(400);
+    expect(((await res.json()) as { error: string }).error).to.equal('unsupported_token_type');
+    expect(errors).to.deep.equal(['unsupported_token_type']);
+  });
+
   it('anything that is not a JWS goes on through the engine unchanged', async () => {
     for (const token of ['an-opaque-token-value-of-some-length', 'eyJub3QtanNvbg.x.y']) {
       const res = await introspect(`token=${encodeURIComponent(token)}`);
