@@ -16,7 +16,8 @@ import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT } from '../src/grpc/server.ts';
-import { type LoadOptions, type LoadResult, percentileOf } from './scenarios.ts';
+import { percentileOf } from './percentile.ts';
+import type { LoadOptions, LoadResult } from './scenarios.ts';
 
 const SERVICE = 'iam.v1.AuthorizationService';
 

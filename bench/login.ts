@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import argon2 from 'argon2';
 import { loadConfig } from '../src/config/index.ts';
+import { percentileOf } from './percentile.ts';
 import { childEnv } from './processes.ts';
 import type { LoadOptions, LoadResult, Scenario, Target } from './scenarios.ts';
 import type { IamCli } from './targets.ts';
@@ -215,9 +216,6 @@ async function signIn(origin: string, t: LoginTarget, user: { email: string; pas
   if (res.status !== 200 || !text.includes('"id_token"')) throw new FlowError(`token exchange answered ${res.status}`);
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0) : 0;
-
 /** Closed loop: `connections` browsers, each starting its next login when the last one ended. */
 async function runLogins(origin: string, t: LoginTarget, opts: LoadOptions): Promise<LoadResult> {
   const boundBefore = await measureArgon2Bound(t.params);
@@ -263,8 +261,8 @@ async function runLogins(origin: string, t: LoginTarget, opts: LoadOptions): Pro
     requests: latencies.length + failed + errors,
     seconds,
     rps: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
+    p50: percentileOf(latencies, 50),
+    p99: percentileOf(latencies, 99),
     non2xx: failed,
     errors,
     statusCodes: {},
@@ -274,8 +272,8 @@ async function runLogins(origin: string, t: LoginTarget, opts: LoadOptions): Pro
       label:
         `argon2id verifications/s at m=${t.params.m} KiB, t=${t.params.t}, p=${t.params.p} on ${availableParallelism()} cores, ` +
         `${boundBefore.toFixed(1)} before and ${boundAfter.toFixed(1)} after the window; ` +
-        `${connections} concurrent logins over ${t.users.length} accounts; password POST p50 ${percentile(cred, 50).toFixed(1)} ms, ` +
-        `p99 ${percentile(cred, 99).toFixed(1)} ms; load generator CPU ${generatorMs.toFixed(1)} ms/login${EXCHANGE ? '; code exchanged at /token' : '; ends at the redirect with the code'}`,
+        `${connections} concurrent logins over ${t.users.length} accounts; password POST p50 ${percentileOf(cred, 50).toFixed(1)} ms, ` +
+        `p99 ${percentileOf(cred, 99).toFixed(1)} ms; load generator CPU ${generatorMs.toFixed(1)} ms/login${EXCHANGE ? '; code exchanged at /token' : '; ends at the redirect with the code'}`,
     },
   };
 }

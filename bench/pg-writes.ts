@@ -5,7 +5,8 @@
 // - pg_stat_database (tup_inserted + tup_updated + tup_deleted, xact_commit) for the service's database:
 //   counts rows, but a backend publishes its counters lazily: at a transaction end at most once a second,
 //   otherwise from an idle timer (PGSTAT_IDLE_INTERVAL, 10 s). A snapshot taken right after a burst misses
-//   that burst's last second, so the caller takes the closing snapshot >= STATS_FLUSH_MS after the load.
+//   that burst's last second, so after a window that used the database the caller takes the closing
+//   snapshot >= STATS_FLUSH_MS after the load (bench/run.ts, Scenario.pgEveryRequest).
 // - the next transaction id (pg_snapshot_xmax of the current snapshot): exact and immediate, counts write
 //   transactions in the whole cluster (only the service writes there), and reading it assigns no id.
 // Plus a per-table breakdown (pg_stat_all_tables, which is per database) that says *what* was written.

@@ -29,10 +29,11 @@ import { Redis } from 'ioredis';
 import { AUTHZ_CACHE_ENTRIES, setupAuthz } from './authz.ts';
 import type { BaselineSettings } from './baseline-server.ts';
 import { LOGIN_CONNECTIONS, setupLogin } from './login.ts';
+import { percentileOf } from './percentile.ts';
 import { delta, type PgCounters, type PgDelta, PgWriteProbe, perOperation, STATS_FLUSH_MS } from './pg-writes.ts';
 import { cleanupAll, freePort, onCleanup, sleep, spawnChild, waitReady } from './processes.ts';
 import { loadAverage, type Row, renderReport, type Side } from './report.ts';
-import { type LoadOptions, type LoadResult, percentileOf, runLoad, type Scenario, scenarios, type Target } from './scenarios.ts';
+import { type LoadOptions, type LoadResult, runLoad, type Scenario, scenarios, type Target } from './scenarios.ts';
 import { RESOURCES, SCOPE, setupBaseline, setupIam } from './targets.ts';
 
 const exec = promisify(execFile);
