@@ -159,7 +159,8 @@ function verdicts(rows: Row[]): string[] {
     ok: ok === undefined ? undefined : ok && clean(r),
   });
   const line = (label: string, checks: Array<{ title: string; value?: string; ok?: boolean }>) => {
-    const missing = checks.some((c) => c.ok === undefined);
+    // Nothing measured (a BENCH_ONLY subset without such rows) is not a pass.
+    const missing = checks.length === 0 || checks.some((c) => c.ok === undefined);
     const verdict = missing ? 'INCOMPLETE' : checks.every((c) => c.ok) ? 'PASS' : 'FAIL';
     return `**${verdict}** ${label}: ${checks.map((c) => `${c.title} ${c.value ?? 'not measured'}${c.ok === false ? ' ✗' : ''}`).join('; ')}`;
   };
