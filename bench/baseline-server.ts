@@ -6,6 +6,9 @@
 // Run by bench/run.ts as its own child process (so the two servers never share an event loop with each
 // other or with the load generator). Reads its settings from BENCH_BASELINE (JSON, see BaselineSettings),
 // listens on 127.0.0.1 and prints one JSON line `{"ready": true}` on stdout when ready.
+//
+// The service's V8 settings apply here too (ADR-0020), so the ratio compares engines, not V8 flags.
+import '../src/runtime/gc-tuning.ts';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider, { type Configuration, type JWK } from 'oidc-provider';
 

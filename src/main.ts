@@ -1,5 +1,7 @@
 // Service entry point: `npm start`. Loads and validates configuration first, so a bad value
 // stops start-up with a message naming the key, before anything else happens.
+// V8 settings first: they must hold before the service allocates anything (ADR-0020).
+import './runtime/gc-tuning.ts';
 import { type LoadedConfig, loadConfig } from './config/index.ts';
 import { ConfigError } from './errors/index.ts';
 import { startTracing } from './observability/tracing.ts';
