@@ -4,6 +4,7 @@
 // Tenant, members, roles and bindings are written straight to the service's database (the
 // write-side admin API is not what is measured here); the client itself is created with the CLI.
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -114,6 +115,21 @@ const body = (userId: string, i: number) =>
       { type: 'project', id: 'project-1' },
     ],
   });
+
+/**
+ * The baseline's side of the cached check rows: the transport floor (bench/transport-floor.ts) sent the
+ * same shape of requests — CACHED_PRINCIPALS principals, the same permissions and scope chains. The floor
+ * has no uncached variant: it reads nothing, so those rows keep no baseline.
+ */
+export function floorAuthz(grpcAddress: string): AuthzTarget {
+  const principals = Array.from({ length: CACHED_PRINCIPALS }, () => randomUUID());
+  return {
+    authorization: 'Bearer floor',
+    cached: principals.map(body),
+    uncached: [],
+    grpc: { address: grpcAddress, token: 'floor', cached: principals.map(grpcRequest), uncached: [] },
+  };
+}
 
 /** Creates the calling client, seeds the tenant, mints the caller's token and checks one answer. */
 export async function setupAuthz(target: Target, opts: { cli: IamCli; dataDir: string; pgPort: number; grpcPort?: number }): Promise<void> {

@@ -10,7 +10,9 @@
 // The service's V8 settings apply here too (ADR-0020), so the ratio compares engines, not V8 flags.
 import '../src/runtime/gc-tuning.ts';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import Provider, { type Configuration, type JWK } from 'oidc-provider';
+import { floorRest, startFloorGrpc } from './transport-floor.ts';
 
 export interface BaselineSettings {
   /** Port to listen on (chosen free by the parent: the issuer URL must carry it). */
@@ -22,6 +24,8 @@ export interface BaselineSettings {
   /** Resource indicator that gets opaque access tokens (stored in the in-memory adapter). */
   opaqueResource: string;
   scope: string;
+  /** Port of the check API's transport floor over gRPC (bench/transport-floor.ts). */
+  floorGrpcPort: number;
 }
 
 const settings = JSON.parse(process.env.BENCH_BASELINE ?? '') as BaselineSettings;
@@ -75,7 +79,14 @@ const provider = new Provider(`http://127.0.0.1:${settings.port}`, configuration
 // Errors surface through the load generator's non-2xx counts; the engine's own logging would only add noise.
 provider.on('server_error', (_ctx, err) => console.error('baseline server_error', err));
 
-const server = provider.listen(settings.port, '127.0.0.1', () => {
+// The transport floor's REST route is answered before the engine sees the request (one string compare
+// for every other request: noise next to the engine's own routing).
+const engine = provider.callback();
+const server = createServer((req, res) => {
+  if (!floorRest(req, res)) engine(req, res);
+});
+const floorGrpc = await startFloorGrpc(settings.floorGrpcPort);
+server.listen(settings.port, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 });
 // Match the service's keep-alive behaviour so idle load-generator sockets are not reaped mid-run.
@@ -84,6 +95,7 @@ server.keepAliveTimeout = 65_000;
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     server.closeAllConnections();
+    void floorGrpc.close(1000);
     server.close(() => process.exit(0));
   });
 }

@@ -194,7 +194,14 @@ function verdicts(rows: Row[]): string[] {
           const target = r.scenario.p99TargetMs as number;
           if (!loaded(r.iam)) return check(r, undefined, undefined);
           const l = r.iam.load;
-          return check(r, `${ms(l.p99)} ms (target < ${target} ms; ${int(l.rps)}/s at ${r.connections ?? '?'} conns)`, l.p99 < target);
+          // The transport floor (bench/transport-floor.ts) beside it: how much of the target the machine and
+          // the transport take before IAM does any work.
+          const floor = loaded(r.baseline) ? `; transport floor ${ms(r.baseline.load.p99)} ms at ${int(r.baseline.load.rps)}/s` : '';
+          return check(
+            r,
+            `${ms(l.p99)} ms (target < ${target} ms; ${int(l.rps)}/s at ${r.connections ?? '?'} conns${floor})`,
+            l.p99 < target,
+          );
         }),
       )}`,
     );

@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { AUTHZ_CACHE_ENTRIES, setupAuthz } from './authz.ts';
+import { AUTHZ_CACHE_ENTRIES, floorAuthz, setupAuthz } from './authz.ts';
 import type { BaselineSettings } from './baseline-server.ts';
 import { LOGIN_CONNECTIONS, setupLogin } from './login.ts';
 import { percentileOf } from './percentile.ts';
@@ -68,7 +68,13 @@ const progress = (msg: string) => process.stderr.write(`[${String(Math.round((Da
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = loadAverage();
-  const [baselinePort, iamPort, pgPort, grpcPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [baselinePort, iamPort, pgPort, grpcPort, floorGrpcPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const dataDir = await mkdtemp('/tmp/iam-bench-');
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
   const redisPrefix = `iam-bench-${process.pid}-${randomBytes(3).toString('hex')}:`;
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
     jwtResource: RESOURCES.jwt,
     opaqueResource: RESOURCES.opaque,
     scope: SCOPE,
+    floorGrpcPort,
   };
   const baseline = spawnChild(
     'baseline',
@@ -120,6 +127,7 @@ async function main(): Promise<void> {
     setupIam(iamOrigin, { cwd: repo, env: iamEnv }, settings.pools),
   ]);
   if (selected.some((s) => s.id.startsWith('authz-'))) {
+    baseTarget.authz = floorAuthz(`127.0.0.1:${floorGrpcPort}`);
     await setupAuthz(iamTarget, { cli: { cwd: repo, env: iamEnv }, dataDir, pgPort, grpcPort }).catch((err: Error) => {
       for (const s of selected) if (s.id.startsWith('authz-')) iamTarget.missing[s.id] = err.message.slice(0, 200);
     });
