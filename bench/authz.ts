@@ -5,12 +5,12 @@
 // write-side admin API is not what is measured here); the client itself is created with the CLI.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { childEnv } from './processes.ts';
 import type { Target } from './scenarios.ts';
+import { connectServiceDb } from './service-db.ts';
 import type { IamCli } from './targets.ts';
 
 const run = promisify(execFile);
@@ -152,9 +152,7 @@ export async function setupAuthz(target: Target, opts: { cli: IamCli; dataDir: s
   const secret = /"client_secret":"([^"]+)"/.exec(text)?.[1];
   if (!clientId || !secret) throw new Error(`no client credentials in: ${stdout.slice(0, 300)}`);
 
-  const password = (await readFile(join(opts.dataDir, 'postgres.password'), 'utf8')).trim();
-  const c = new pg.Client({ host: '127.0.0.1', port: opts.pgPort, user: 'iam', password, database: 'iam' });
-  await c.connect();
+  const c = await connectServiceDb(opts);
   let users: string[];
   try {
     ({ users } = await seed(c, clientId));

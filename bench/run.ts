@@ -134,7 +134,7 @@ async function main(): Promise<void> {
   }
   if (selected.some((s) => s.id === 'password-login')) {
     progress('login: creating the account pool (argon2id per account)');
-    await setupLogin(iamTarget, { cwd: repo, env: iamEnv }).catch((err: Error) => {
+    await setupLogin(iamTarget, { cwd: repo, env: iamEnv }, { dataDir, pgPort }).catch((err: Error) => {
       iamTarget.missing['password-login'] = err.message.slice(0, 200);
     });
   }
