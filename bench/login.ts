@@ -7,8 +7,9 @@
 // (and, the client being first-party, its grant): the full write path of a completed login.
 // A closed loop of BENCH_LOGIN_CONNECTIONS (default 8) flows over a pool of BENCH_LOGIN_USERS (default
 // 20) accounts: one created with the CLI (argon2id at the service's parameters), the others copies of it
-// under other emails (setupLogin). Accounts log in again and again, round-robin, never two flows on one account at a time: a
-// success is never a failure for the per-account throttle, and nothing here may ever trip it.
+// under other emails (setupLogin). Accounts log in again and again, round-robin, never two flows on one
+// account at a time: a success is never a failure for the per-account throttle, and nothing here may ever
+// trip it.
 //
 // The argon2 bound is measured in the same run, in this process, right before and right after each window
 // (the mean counts; other load on a shared machine moves it by tens of percent): argon2id verifications at
