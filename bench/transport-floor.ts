@@ -14,7 +14,7 @@ import { type GrpcServer, loadContract, startGrpcServer } from '../src/grpc/serv
 import { createLogger } from '../src/observability/logger.ts';
 
 /** Same path as the service's REST check route. */
-export const FLOOR_REST_PATH = '/v1/authz/check';
+const FLOOR_REST_PATH = '/v1/authz/check';
 
 const decision = () => ({
   allowed: true,
