@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     });
   }
   if (selected.some((s) => s.id === 'password-login')) {
-    progress('login: creating the account pool (argon2id per account)');
+    progress('login: creating the account pool (one account through the CLI, copies in SQL)');
     await setupLogin(iamTarget, { cwd: repo, env: iamEnv }, { dataDir, pgPort }).catch((err: Error) => {
       iamTarget.missing['password-login'] = err.message.slice(0, 200);
     });
