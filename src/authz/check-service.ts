@@ -50,6 +50,11 @@ export interface CheckService {
     chain: readonly ScopeRef[],
     opts?: CheckOptions,
   ): Promise<CheckResult>;
+  /**
+   * The engine's answer alone, for IAM's own gatekeeping (may this caller use the check API):
+   * no decision id, not counted or logged as a decision — the decisions metric counts answers served.
+   */
+  allows(tenantId: string, principal: PrincipalRef, permission: string, chain: readonly ScopeRef[], opts?: CheckOptions): Promise<boolean>;
   batchCheck(tenantId: string, principal: PrincipalRef, items: readonly BatchCheckItem[], opts?: CheckOptions): Promise<BatchCheckResult>;
   listEffective(
     tenantId: string,
@@ -107,13 +112,15 @@ export interface CheckServiceOptions {
 interface Entry {
   grants: PrincipalGrants;
   expiresAt: number;
+  /** `moves` when the entry was last put at the back of the LRU order. */
+  movedAt: number;
 }
 
 /** Tenants whose latest revision is remembered; past this, everything is forgotten at once (safe). */
 const MAX_TENANTS_TRACKED = 100_000;
 
 /**
- * The check API's engine: per-(tenant, principal) grant snapshots in a bounded LRU, each
+ * The check API's engine: per-(tenant, principal) grant snapshots in a bounded (approximate) LRU, each
  * carrying the revision it was read at. A snapshot is served only while it is at least as new
  * as (a) the newest revision any instance announced for its tenant and (b) the revision the
  * caller demands; otherwise PostgreSQL is read again. Decisions are not audited row by row (hot
@@ -130,6 +137,12 @@ export function createCheckService(opts: CheckServiceOptions): CheckService {
   const inflight = new Map<string, Promise<PrincipalGrants>>();
   const latest = new Map<string, number>();
   const counters = { hits: 0, misses: 0, stale: 0, notifications: 0 };
+  /** Entries put at the back of the LRU order so far (stores and hits that moved one). */
+  let moves = 0;
+  // A hit moves its entry to the back only once it has fallen into the older half: fewer than
+  // this many entries went behind it since, so it is not next in line for eviction. Moving on
+  // every hit (a Map delete and set) cost as much as the rest of a cached check.
+  const moveAfter = Math.max(1, Math.floor(maxEntries / 2));
 
   const noteRevision = (tenantId: string, revision: number) => {
     const known = latest.get(tenantId) ?? 0;
@@ -167,7 +180,7 @@ export function createCheckService(opts: CheckServiceOptions): CheckService {
 
   const store = (key: string, grants: PrincipalGrants) => {
     entries.delete(key);
-    entries.set(key, { grants, expiresAt: Date.now() + ttlMs });
+    entries.set(key, { grants, expiresAt: Date.now() + ttlMs, movedAt: ++moves });
     while (entries.size > maxEntries) {
       const oldest = entries.keys().next().value;
       if (oldest === undefined) break;
@@ -205,8 +218,11 @@ export function createCheckService(opts: CheckServiceOptions): CheckService {
         if (entry.grants.revision >= minRevision) {
           counters.hits++;
           metrics.cacheHit.inc();
-          entries.delete(key);
-          entries.set(key, entry);
+          if (moves - entry.movedAt >= moveAfter) {
+            entries.delete(key);
+            entries.set(key, entry);
+            entry.movedAt = ++moves;
+          }
           return entry.grants;
         }
         counters.stale++;
@@ -258,6 +274,11 @@ export function createCheckService(opts: CheckServiceOptions): CheckService {
       const id = decisionId(at.getTime());
       record(tenantId, principal, permission, chain, id, d.allowed, d.reason, grants.revision);
       return { allowed: d.allowed, reason: d.reason, decisionId: id, revision: grants.revision };
+    },
+
+    async allows(tenantId, principal, permission, chain, o = {}) {
+      const grants = await grantsFor(tenantId, principal, o.minRevision);
+      return evaluate(grants, permission, chain, now()).allowed;
     },
 
     async batchCheck(tenantId, principal, items, o = {}) {

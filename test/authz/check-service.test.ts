@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import { Registry } from 'prom-client';
 import { AUTHZ_REVISION_CHANNEL, type CheckService, createCheckService, listenForAuthzRevisions } from '../../src/authz/check-service.ts';
 import { loadPrincipalGrants } from '../../src/authz/grants-store.ts';
+import { createAuthzMetrics } from '../../src/authz/metrics.ts';
 import { AppError } from '../../src/errors/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { testLogger } from '../support/services.ts';
@@ -68,6 +70,29 @@ describe('authz check service (cache, revisions, invalidation)', function () {
     });
     expect(n).to.equal(1);
     expect(s.stats()).to.include({ size: 1, hits: 12 });
+  });
+
+  it('counts decisions and snapshot lookups on the registry it is given, the same on every scrape', async () => {
+    const registry = new Registry();
+    const w = await checkWorld(db());
+    await bind(db(), w.tenantId, w.alice, w.editor, team('t1'));
+    const s = make({ metrics: createAuthzMetrics(registry) });
+    expect((await s.check(w.tenantId, w.alice, 'iam.members.read', [team('t1')])).allowed).to.equal(true);
+    expect((await s.check(w.tenantId, w.alice, 'iam.members.read', [team('t1')])).allowed).to.equal(true);
+    expect((await s.check(w.tenantId, w.alice, 'iam.nothing.granted', [team('t1')])).allowed).to.equal(false);
+    const err = await s.check(w.tenantId, w.alice, 'iam.members.read', [], { minRevision: 1e12 }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(AppError).with.property('code', 'revision_not_visible');
+    for (let scrape = 0; scrape < 2; scrape++) {
+      const text = await registry.metrics();
+      expect(text).to.include('iam_authz_decisions_total{allowed="true",reason="binding"} 2');
+      expect(text).to.include('iam_authz_decisions_total{allowed="false",reason="no_grant"} 1');
+      expect(text).to.include('iam_authz_decisions_total{allowed="false",reason="override"} 0');
+      expect(text).to.include('iam_authz_grants_cache_total{result="hit"} 2');
+      expect(text).to.include('iam_authz_grants_cache_total{result="miss"} 2');
+      expect(text).to.include('iam_authz_grants_cache_total{result="stale"} 1');
+      expect(text).to.include('iam_authz_revision_not_visible_total 1');
+      expect(text).to.include('iam_authz_revision_notifications_total 0');
+    }
   });
 
   it('a revision notification from any writer makes every listening instance re-read', async () => {
