@@ -2,20 +2,25 @@
 // call in flight on each, requests round-robin, latency per call at sub-millisecond resolution — the same
 // figures runLoad reports for HTTP.
 //
-// The generator speaks the gRPC wire protocol over node:http2 itself instead of using @grpc/grpc-js's
-// client, for the reason autocannon is used for HTTP: the generator must cost little next to the server
-// it measures, on a machine where both share two cores. Measured against the service (2 cores, 4
-// connections): a grpc-js client spent ~10 % of its time in scavenges of 10–40 ms — each call's graph of
-// channel, interceptor and retry objects stays reachable from Node's HTTP/2 stream handles until a full
-// collection, so it is promoted — and every call in flight during such a pause reported it as latency:
-// p99 4–20 ms, p50 up to 0.9 ms, with the server answering in a fraction of that. Requests are serialized
-// once up front (as autocannon builds its requests once); answers are decoded to verify them.
+// The generator must cost little next to the server it measures, on a machine where both share two cores,
+// for the reason autocannon is used for HTTP. Two clients were tried and dropped, both for the same cause —
+// each HTTP/2 stream is a native handle that keeps its JS objects reachable until a full collection, so
+// every call's objects are promoted and scavenges get long:
+// - @grpc/grpc-js's client: ~10 % of its time in scavenges of 10–40 ms; p99 4–20 ms with the server
+//   answering in a fraction of that;
+// - a node:http2 client: ~400 ms of every 7 s in scavenges of 10–20 ms (12 MB survivors each) at the
+//   floor's ~10,000 calls/s, parallel scavenges that also take the server's core.
+// So calls go over bench/h2-wire.ts (frames by hand, ~25 ms of GC per 7 s), with the request fields
+// indexed in the server's HPACK table once per connection as gRPC clients do. Requests are serialized once
+// up front (as autocannon builds its requests once); answers are decoded to verify them. A failed call is
+// explained by asking node:http2's client, which decodes the status, once after the run.
 
 import { type ClientHttp2Session, connect, constants, type IncomingHttpHeaders } from 'node:http2';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT } from '../src/grpc/server.ts';
+import { H2WireConnection, headerBlocks } from './h2-wire.ts';
 import { percentileOf } from './percentile.ts';
 import type { LoadOptions, LoadResult } from './scenarios.ts';
 
@@ -98,52 +103,81 @@ export async function runGrpcLoad(opts: {
   const codec = (definition[SERVICE] as unknown as Record<string, MethodCodec> | undefined)?.[opts.method];
   if (!codec) throw new Error(`${SERVICE}/${opts.method} is not in the contract`);
   const bodies = opts.requests.map((r) => frame(codec.requestSerialize(r)));
-  const headers = {
-    [constants.HTTP2_HEADER_METHOD]: 'POST',
-    [constants.HTTP2_HEADER_PATH]: codec.path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-    authorization: `Bearer ${opts.token}`,
-  };
+  const [host, port] = [
+    opts.address.slice(0, opts.address.lastIndexOf(':')),
+    Number(opts.address.slice(opts.address.lastIndexOf(':') + 1)),
+  ];
+  const headers: [string, string][] = [
+    [constants.HTTP2_HEADER_METHOD, 'POST'],
+    [constants.HTTP2_HEADER_SCHEME, 'http'],
+    [constants.HTTP2_HEADER_AUTHORITY, opts.address],
+    [constants.HTTP2_HEADER_PATH, codec.path],
+    ['content-type', 'application/grpc'],
+    ['te', 'trailers'],
+    ['authorization', `Bearer ${opts.token}`],
+  ];
+  const blocks = headerBlocks(headers);
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
   let next = 0;
   let errors = 0;
-  let sample: string | undefined;
+  let failed: { body: Buffer; failure: string } | undefined;
   // Connections are open before the clock starts, as autocannon's are by its first request.
-  const sessions = await Promise.all(Array.from({ length: opts.load.connections }, () => openSession(opts.address)));
+  const connections = await Promise.all(Array.from({ length: opts.load.connections }, () => H2WireConnection.open(host, port)));
   const started = performance.now();
   const until = started + opts.load.seconds * 1000;
-  const worker = async (session: ClientHttp2Session) => {
+  const worker = async (connection: H2WireConnection) => {
     while (performance.now() < until) {
       const body = bodies[next++ % bodies.length] as Buffer;
       const t0 = performance.now();
-      const answer = await unary(session, headers, body);
+      const answer = await connection.request(blocks, body);
       const t1 = performance.now();
-      statusCodes[String(answer.status)] = (statusCodes[String(answer.status)] ?? 0) + 1;
-      let ok = answer.status === 0;
+      let ok = answer.ok;
       if (ok) {
         try {
-          ok = opts.verify(codec.responseDeserialize(answer.body ?? Buffer.alloc(0)));
+          ok = opts.verify(codec.responseDeserialize(answer.body.subarray(5)));
         } catch {
           ok = false;
         }
       }
-      if (ok) latencies.push(t1 - t0);
-      else {
+      if (ok) {
+        statusCodes['0'] = (statusCodes['0'] ?? 0) + 1;
+        latencies.push(t1 - t0);
+      } else {
         errors++;
-        sample ??= `${answer.status} ${answer.message ?? ''}`.trim();
+        failed ??= { body, failure: answer.failure ?? 'the answer did not verify' };
       }
     }
   };
   try {
-    await Promise.all(sessions.map(worker));
+    await Promise.all(connections.map(worker));
   } finally {
-    for (const s of sessions) s.close();
+    for (const c of connections) c.close();
   }
   const seconds = (performance.now() - started) / 1000;
+  // The lean connection does not decode HPACK: ask a decoding client what a failed request gets.
+  let sample: string | undefined;
+  if (failed) {
+    const why = await explain(
+      opts.address,
+      Object.fromEntries(headers.filter(([k]) => !k.startsWith(':') || k === ':method' || k === ':path')),
+      failed.body,
+    ).catch((err: Error) => ({ status: -1, message: err.message }));
+    statusCodes[String(why.status)] = errors;
+    sample = `${why.status} ${why.message ?? ''} (${failed.failure})`.trim();
+  }
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => percentileOf(latencies, p);
   const requests = latencies.length + errors;
   return { requests, seconds, rps: requests / seconds, p50: pct(50), p99: pct(99), non2xx: 0, errors, statusCodes, sample, latencies };
+}
+
+/** One call over node:http2, whose client decodes the grpc-status and grpc-message of the answer. */
+async function explain(address: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; message?: string }> {
+  const session = await openSession(address);
+  try {
+    return await unary(session, headers, body);
+  } finally {
+    session.close();
+  }
 }
