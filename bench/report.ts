@@ -85,7 +85,7 @@ export function renderReport(rows: Row[], facts: RunFacts): string {
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores; load average at start ${facts.loadAtStart.map((l) => l.toFixed(2)).join(' / ')}`);
   out.push(`- Node.js ${m.node}; commit ${m.commit}`);
   out.push(
-    `- Load: autocannon (HTTP) and a lean HTTP/2 client (gRPC, bench/grpc-load.ts) in the bench process, ${facts.connections} keep-alive ` +
+    `- Load: autocannon (HTTP) and a hand-framed HTTP/2 client (gRPC, bench/grpc-load.ts over bench/h2-wire.ts) in the bench process, ${facts.connections} keep-alive ` +
       'connections over loopback unless the conns column says otherwise, ' +
       `${facts.warmupS} s warm-up + ${facts.durationS} s measured per scenario and server, the measured time in two rounds ` +
       `per server alternating baseline · iam · baseline · iam where a row has both; ` +
