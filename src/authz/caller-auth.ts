@@ -25,11 +25,21 @@ export interface CallerAuthenticator {
 }
 
 interface Entry {
+  /** The whole token: entries are found by its tail and confirmed against it. */
+  token: string;
   caller: ApiCaller;
   jti: string;
   grantId?: string;
   until: number;
 }
+
+/*
+ * Entries are keyed by the token's last characters (its signature: ES256 signatures are random, so
+ * unique per token) and confirmed by comparing the whole token. Hashing a ~700-character key on every
+ * call cost more than the rest of the lookup; a tail that two tokens share only costs a re-verification.
+ */
+const KEY_CHARS = 32;
+const keyOf = (token: string) => (token.length > KEY_CHARS ? token.slice(-KEY_CHARS) : token);
 
 const unauthorized = () => new AppError('unauthorized', { detail: 'the access token is invalid, expired or revoked' });
 
@@ -65,7 +75,12 @@ export function createCallerAuthenticator(opts: CallerAuthOptions): CallerAuthen
       if (typeof payload.client_id === 'string') caller.clientId = payload.client_id;
       const cnf = payload.cnf as Record<string, unknown> | undefined;
       if (typeof cnf?.['x5t#S256'] === 'string') caller.certThumbprint = cnf['x5t#S256'];
-      const entry: Entry = { caller, jti: String(payload.jti), until: Math.min(Date.now() + opts.ttlMs, (payload.exp as number) * 1000) };
+      const entry: Entry = {
+        token,
+        caller,
+        jti: String(payload.jti),
+        until: Math.min(Date.now() + opts.ttlMs, (payload.exp as number) * 1000),
+      };
       if (typeof payload.grant_id === 'string') entry.grantId = payload.grant_id;
       return entry;
     } catch (err) {
@@ -77,16 +92,17 @@ export function createCallerAuthenticator(opts: CallerAuthOptions): CallerAuthen
   return {
     async authenticate(token) {
       currentKeySet();
-      const hit = entries.get(token);
-      if (hit) {
+      const key = keyOf(token);
+      const hit = entries.get(key);
+      if (hit?.token === token) {
         if (hit.until > Date.now()) return hit.caller;
-        entries.delete(token);
+        entries.delete(key);
       }
       const gen = generation;
       const entry = await verify(token);
       if (await opts.isRevoked({ jti: entry.jti, grantId: entry.grantId })) throw unauthorized();
       if (opts.ttlMs > 0 && gen === generation && entry.until > Date.now()) {
-        entries.set(token, entry);
+        entries.set(key, entry);
         while (entries.size > max) {
           const oldest = entries.keys().next().value;
           if (oldest === undefined) break;

@@ -57,6 +57,21 @@ describe('authz caller authenticator (verified-token cache)', () => {
     expect(workload).to.deep.equal({ sub: 'u1', subType: 'workload' });
   });
 
+  it('a token that ends like a cached one is verified on its own, never served from the other entry', async () => {
+    const { auth, calls } = make();
+    const good = await sign({ sub: 'u1' });
+    await auth.authenticate(good);
+    // Same last 32 characters (signature tail), different claims: the cache must not answer for it.
+    const other = await sign({ sub: 'u2' });
+    const [, , signature] = good.split('.') as [string, string, string];
+    const forged = `${other.split('.').slice(0, 2).join('.')}.${signature}`;
+    expect(forged.slice(-32)).to.equal(good.slice(-32));
+    await rejects(auth.authenticate(forged));
+    // The genuine token is still served from its entry, unchanged.
+    expect((await auth.authenticate(good)).sub).to.equal('u1');
+    expect(calls).to.have.length(1);
+  });
+
   it('refuses bad tokens: other issuer, audience or typ, garbage, revoked token or grant', async () => {
     const revokedJti = randomUUID();
     const { auth } = make(new Set([revokedJti, 'grant-x']));
