@@ -114,6 +114,9 @@ export function toWireReason(r: DecisionReason, withOverrideReason: boolean): Wi
   }
 }
 
+/** How long a workload caller's principal is reused per token (a missing link is never kept here). */
+const CALLER_PRINCIPAL_TTL_MS = 1_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface CheckApi {
@@ -127,11 +130,20 @@ export function createCheckApi(deps: { db: Knex; checks: CheckService; workloads
   const { checks } = deps;
   const workloads = deps.workloads ?? createClientWorkloads({ db: deps.db });
 
+  // A workload caller's principal, per verified token: the caller authenticator hands out the same
+  // ApiCaller object while it keeps the token, so an identity lookup replaces a string-keyed one. Kept
+  // briefly on top of the client → workload cache, whose own lifetime says how fresh a link is.
+  const known = new WeakMap<ApiCaller, { principal: PrincipalRef; until: number }>();
+
   const callerPrincipal = async (caller: ApiCaller, tenant: string): Promise<PrincipalRef | null> => {
     if (caller.subType === 'user') return UUID.test(caller.sub) ? { type: 'user', id: caller.sub.toLowerCase() } : null;
+    const hit = known.get(caller);
+    if (hit && hit.until > Date.now()) return hit.principal;
     // client_credentials tokens name the client (RFC 9068 §2.2): its workload identity is the principal.
     const id = await workloads.workloadOf(tenant, caller.clientId ?? caller.sub);
-    return id ? { type: 'workload', id } : null;
+    const principal: PrincipalRef | null = id ? { type: 'workload', id } : null;
+    if (principal) known.set(caller, { principal, until: Date.now() + CALLER_PRINCIPAL_TTL_MS });
+    return principal;
   };
 
   /** Resolves the tenant and says whether the caller sees override reasons (false: asking about itself only). */
