@@ -444,6 +444,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         invitationTtlS: config.tenancy.invitation_ttl_s,
         deletionRetentionDays: config.tenancy.deletion_retention_days,
         idempotencyTtlS: config.tenancy.idempotency_ttl_s,
+        memberTokens: { maxAccessTokenTtlS: Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s) },
       }),
     );
     const tenancyPurge = every(

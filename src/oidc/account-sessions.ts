@@ -4,7 +4,7 @@ import { queueBackchannelLogouts } from '../identity/backchannel-logouts.ts';
 import type { GrantStorage } from '../identity/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { enqueueEvent } from '../outbox/index.ts';
-import { type RevocationReason, revokeGrant } from '../tokens/index.ts';
+import { type GrantRef, revokeUserGrants } from '../tokens/index.ts';
 
 /**
  * A user's own engine sessions and grants, as plain functions over the durable engine models
@@ -196,39 +196,6 @@ export async function listAccountSessions(db: Knex, userId: string): Promise<Acc
   }));
 }
 
-interface GrantRef {
-  id: string;
-  client_id: string | null;
-  tenant_id: string | null;
-}
-
-/** Revokes grants of the user inside `trx`: revocation records, their durable tokens and the Grant rows. */
-async function revokeGrantsIn(
-  trx: Knex.Transaction,
-  userId: string,
-  grants: readonly GrantRef[],
-  how: { reason: RevocationReason; meta: ChangeMeta; maxAccessTokenTtlS: number },
-): Promise<void> {
-  const expiresAt = new Date(Date.now() + (how.maxAccessTokenTtlS + 60) * 1000);
-  for (const g of grants) {
-    await revokeGrant(trx, {
-      ...how.meta,
-      grantId: g.id,
-      clientId: g.client_id ?? undefined,
-      tenantId: g.tenant_id ?? undefined,
-      accountId: userId,
-      expiresAt,
-      reason: how.reason,
-      tokenType: 'session',
-    });
-  }
-  const ids = grants.map((g) => g.id);
-  if (ids.length) {
-    await trx('oidc_models').whereIn('grant_id', ids).del();
-    await trx('oidc_models').where({ model: 'Grant' }).whereIn('id', ids).del();
-  }
-}
-
 /** Grants of this user among `ids` (a session's authorizations may name grants that are gone). */
 async function ownGrants(trx: Knex.Transaction, userId: string, where: { ids?: string[]; clientId?: string }): Promise<GrantRef[]> {
   const q = trx('oidc_models as g')
@@ -277,7 +244,7 @@ export async function endAccountSessions(
     const revocable = (a: Authorization) => (a.grantId && !(input.keepOfflineGrants && a.persistsLogout) ? [a.grantId] : []);
     const ids = [...new Set(sessions.flatMap((s) => authorizationsOf(unwrap(s.payload)).flatMap(revocable)))];
     const grants = ids.length ? await ownGrants(trx, input.userId, { ids }) : [];
-    await revokeGrantsIn(trx, input.userId, grants, { reason: 'logout', meta, maxAccessTokenTtlS: deps.maxAccessTokenTtlS });
+    await revokeUserGrants(trx, input.userId, grants, { reason: 'logout', meta, maxAccessTokenTtlS: deps.maxAccessTokenTtlS });
     if (sessions.length) {
       // Before the rows go: the applications signed in through them are told (after the commit).
       await queueBackchannelLogouts(trx, { accountId: input.userId, reason: 'session_ended', sessionUids: sessions.map((s) => s.uid) });
@@ -420,7 +387,7 @@ export async function revokeAccountGrants(
 ): Promise<number> {
   const grantIds = await deps.db.transaction(async (trx) => {
     const grants = await ownGrants(trx, input.userId, { clientId: input.clientId });
-    await revokeGrantsIn(trx, input.userId, grants, { reason: 'admin', meta, maxAccessTokenTtlS: deps.maxAccessTokenTtlS });
+    await revokeUserGrants(trx, input.userId, grants, { reason: 'admin', meta, maxAccessTokenTtlS: deps.maxAccessTokenTtlS });
     await recordAudit(trx, {
       action: 'consent.revoked',
       outcome: grants.length ? 'success' : 'failure',

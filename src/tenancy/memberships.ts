@@ -1,11 +1,40 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { AppError } from '../errors/index.ts';
-import type { Caller } from './actor.ts';
+import { revokeUserGrants, tenantGrantsOf } from '../tokens/index.ts';
+import { auditActor, type Caller } from './actor.ts';
 import { enterTenant, keepingAnOwner, requireAuthorityOver, requirePermission } from './authority.ts';
 import { checkIfMatch, etagOf } from './etag.ts';
 import { decodeCursor, type Page, pageQuery, toPage } from './pagination.ts';
 import { recordChange } from './record.ts';
+
+/**
+ * A member leaving a tenant's active membership (suspended, removed, left) loses the tokens that
+ * speak for it there: every grant whose tokens carry `tid` = the tenant is revoked in the same
+ * transaction, so its access tokens (JWT or opaque) stop at introspection and at IAM's own APIs and
+ * its refresh tokens are gone. Reactivation does not bring them back: the member signs in again.
+ */
+export interface MemberTokens {
+  /** The longest access token lifetime: how long the revocation records must live. */
+  maxAccessTokenTtlS: number;
+}
+
+async function endTenantTokens(
+  trx: Knex.Transaction,
+  caller: Caller,
+  tenantId: string,
+  userId: string,
+  tokens: MemberTokens,
+  reason: 'admin' | 'logout',
+): Promise<number> {
+  const grants = await tenantGrantsOf(trx, tenantId, userId);
+  await revokeUserGrants(trx, userId, grants, {
+    reason,
+    meta: { actor: auditActor(caller.actor), ...caller.meta },
+    maxAccessTokenTtlS: tokens.maxAccessTokenTtlS,
+  });
+  return grants.length;
+}
 
 /**
  * Tenant membership. A suspended member keeps its bindings but holds no permission (the check
@@ -94,7 +123,8 @@ export async function suspendMember(
   caller: Caller,
   tenantId: string,
   userId: string,
-  ifMatch?: string,
+  ifMatch: string | undefined,
+  tokens: MemberTokens,
 ): Promise<MemberView> {
   const access = await enterTenant(trx, tenantId, caller.actor);
   requirePermission(access, 'iam.members.manage');
@@ -104,10 +134,12 @@ export async function suspendMember(
   await keepingAnOwner(trx, tenantId, () =>
     trx('memberships').where({ tenant_id: tenantId, user_id: userId }).update({ status: 'suspended', suspended_at: trx.fn.now() }),
   );
+  const grantsRevoked = await endTenantTokens(trx, caller, tenantId, userId, tokens, 'admin');
   await recordChange(trx, caller, {
     action: 'membership.suspended',
     tenantId,
     target: { type: 'user', id: userId },
+    details: { grants_revoked: grantsRevoked },
     event: { data: { tenant_id: tenantId, user_id: userId } },
   });
   return loadMember(trx, tenantId, userId);
@@ -157,34 +189,37 @@ export async function removeMember(
   caller: Caller,
   tenantId: string,
   userId: string,
-  ifMatch?: string,
+  ifMatch: string | undefined,
+  tokens: MemberTokens,
 ): Promise<void> {
   const access = await enterTenant(trx, tenantId, caller.actor);
   requirePermission(access, 'iam.members.manage');
   await lockMember(trx, tenantId, userId, ifMatch);
   await requireAuthorityOver(trx, access, { type: 'user', id: userId });
   const removed = await keepingAnOwner(trx, tenantId, () => removeMembership(trx, tenantId, userId));
+  const grantsRevoked = await endTenantTokens(trx, caller, tenantId, userId, tokens, 'admin');
   await recordChange(trx, caller, {
     action: 'membership.removed',
     tenantId,
     target: { type: 'user', id: userId },
-    details: { reason: 'removed', bindings_removed: removed.bindings, overrides_removed: removed.overrides },
+    details: { reason: 'removed', bindings_removed: removed.bindings, overrides_removed: removed.overrides, grants_revoked: grantsRevoked },
     event: { data: { tenant_id: tenantId, user_id: userId } },
   });
 }
 
 /** A user leaves a tenant: no permission needed, but the last owner cannot leave. */
-export async function leaveTenant(trx: Knex.Transaction, caller: Caller, tenantId: string): Promise<void> {
+export async function leaveTenant(trx: Knex.Transaction, caller: Caller, tenantId: string, tokens: MemberTokens): Promise<void> {
   const access = await enterTenant(trx, tenantId, caller.actor);
   if (access.principal?.type !== 'user') throw new AppError('forbidden', { detail: 'only a user can leave a tenant' });
   const userId = access.principal.id;
   await lockMember(trx, tenantId, userId, undefined);
   const removed = await keepingAnOwner(trx, tenantId, () => removeMembership(trx, tenantId, userId));
+  const grantsRevoked = await endTenantTokens(trx, caller, tenantId, userId, tokens, 'logout');
   await recordChange(trx, caller, {
     action: 'membership.removed',
     tenantId,
     target: { type: 'user', id: userId },
-    details: { reason: 'left', bindings_removed: removed.bindings, overrides_removed: removed.overrides },
+    details: { reason: 'left', bindings_removed: removed.bindings, overrides_removed: removed.overrides, grants_revoked: grantsRevoked },
     event: { data: { tenant_id: tenantId, user_id: userId } },
   });
 }

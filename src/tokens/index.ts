@@ -33,3 +33,4 @@ export {
   TOKEN_REVOCATION_CHANNEL,
   TOKEN_REVOKED_EVENT,
 } from './revocations.ts';
+export { type GrantRef, revokeUserGrants, tenantGrantsOf } from './user-grants.ts';

@@ -31,6 +31,7 @@ function routeTable(): Route[] {
     invitationTtlS: 3600,
     deletionRetentionDays: 1,
     idempotencyTtlS: 60,
+    memberTokens: { maxAccessTokenTtlS: 600 },
   });
   return routers.flatMap((r) =>
     r.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path) }))),

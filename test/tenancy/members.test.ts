@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { startTestService, type TestService } from '../support/service.ts';
-import { type ApiResponse, addMember, call, count, createTenant, lastEvent, type TenantFixture } from './support.ts';
+import { type ApiResponse, addMember, call, count, createTenant, lastEvent, type TenantFixture, userToken } from './support.ts';
 
 describe('members API', function () {
   this.timeout(60_000);
@@ -62,6 +62,73 @@ describe('members API', function () {
     expect((await call(t, 'POST', `${members()}/${member.id}/reactivate`, { token: tenant.owner.token })).status).to.equal(409);
   });
 
+  it("ending a membership ends the member's tokens in that tenant (suspend, remove), not in its other tenants", async () => {
+    const db = t.service.db;
+    const member = await addMember(t, tenant, ['viewer']);
+    const second = await createTenant(t);
+    await db('memberships').insert({ tenant_id: second.id, user_id: member.id, status: 'active', joined_at: db.fn.now() });
+    await db('scope_bindings').insert({
+      tenant_id: second.id,
+      role_id: second.roles.viewer,
+      principal_type: 'user',
+      principal_id: member.id,
+      scope_type: 'tenant',
+      scope_id: second.id,
+    });
+    // One grant per tenant, as the engine and the tenant selection store them; a refresh token on the first.
+    const grant = (id: string, tenantId: string) => ({ id, tenantId });
+    const [here, there] = [grant(`g-here-${member.id}`, tenant.id), grant(`g-there-${member.id}`, second.id)];
+    for (const g of [here, there]) {
+      await db('oidc_models').insert({
+        model: 'Grant',
+        id: g.id,
+        account_id: member.id,
+        payload: { accountId: member.id, clientId: 'admin-console', jti: g.id },
+      });
+      await db('grant_tenants').insert({ grant_id: g.id, tenant_id: g.tenantId, account_id: member.id, client_id: 'admin-console' });
+    }
+    await db('oidc_models').insert({
+      model: 'RefreshToken',
+      id: `rt-${member.id}`,
+      account_id: member.id,
+      grant_id: here.id,
+      payload: { accountId: member.id, grantId: here.id },
+    });
+    const tokenHere = await userToken(t, member.id, { tid: tenant.id, grant_id: here.id });
+    const tokenThere = await userToken(t, member.id, { tid: second.id, grant_id: there.id });
+    expect((await call(t, 'GET', members(), { token: tokenHere })).status).to.equal(200);
+
+    const suspended = await call(t, 'POST', `${members()}/${member.id}/suspend`, { token: tenant.owner.token });
+    expect(suspended.status).to.equal(200);
+    expect((await db('revoked_grants').where({ grant_id: here.id }).first('tenant_id', 'account_id', 'reason')) ?? null).to.deep.equal({
+      tenant_id: tenant.id,
+      account_id: member.id,
+      reason: 'admin',
+    });
+    expect(await count(db, 'oidc_models', { grant_id: here.id })).to.equal(0);
+    expect(await count(db, 'oidc_models', { model: 'Grant', id: here.id })).to.equal(0);
+    expect(await count(db, 'revoked_grants', { grant_id: there.id })).to.equal(0);
+    expect(await count(db, 'oidc_models', { model: 'Grant', id: there.id })).to.equal(1);
+    const audit = await db('audit_events').where({ action: 'membership.suspended', target_id: member.id }).first('details');
+    expect(audit.details).to.include({ grants_revoked: 1 });
+    expect(
+      await db('outbox_events').where({ type: 'com.infranotes.iam.token.revoked', key: here.id }).count({ n: '*' }).first(),
+    ).to.deep.equal({
+      n: 1,
+    });
+    // The revoked token is refused outright; the member's token for its other tenant still works.
+    expect((await call(t, 'GET', members(), { token: tokenHere })).status).to.equal(401);
+    expect((await call(t, 'GET', `/v1/tenants/${second.id}/members`, { token: tokenThere })).status).to.equal(200);
+    // Reactivation gives permissions back, not the revoked grant: the member signs in again.
+    expect((await call(t, 'POST', `${members()}/${member.id}/reactivate`, { token: tenant.owner.token })).status).to.equal(200);
+    expect((await call(t, 'GET', members(), { token: tokenHere })).status).to.equal(401);
+
+    const removed = await call(t, 'DELETE', `/v1/tenants/${second.id}/members/${member.id}`, { token: second.owner.token });
+    expect(removed.status).to.equal(204);
+    expect(await count(db, 'revoked_grants', { grant_id: there.id })).to.equal(1);
+    expect((await call(t, 'GET', `/v1/tenants/${second.id}/members`, { token: tokenThere })).status).to.equal(401);
+  });
+
   it('removes a member with its bindings, overrides and delegations; a member may leave', async () => {
     const db = t.service.db;
     const member = await addMember(t, tenant, ['admin']);
@@ -102,5 +169,6 @@ describe('members API', function () {
     const audit = await db('audit_events').where({ action: 'membership.removed', target_id: leaver.id }).first('details', 'actor_id');
     expect(audit).to.deep.include({ actor_id: leaver.id });
     expect(audit.details.reason).to.equal('left');
+    expect(audit.details.grants_revoked).to.equal(0);
   });
 });

@@ -82,7 +82,7 @@ export function tenantRoutes(deps: AdminDeps): Router {
   router.post('/:tenantId/leave', ...admin(deps, { params: tenantParams }), async (ctx) => {
     const { tenantId } = input<{ tenantId: string }>(ctx, 'params');
     await write(ctx, deps, tenantId, async (trx) => {
-      await leaveTenant(trx, callerOf(ctx), tenantId);
+      await leaveTenant(trx, callerOf(ctx), tenantId, deps.memberTokens);
       return { status: 204 };
     });
   });

@@ -32,7 +32,7 @@ export function memberRoutes(deps: AdminDeps): Router {
   router.post('/:userId/suspend', ...admin(deps, { params: memberParams }), async (ctx) => {
     const { tenantId, userId } = input<MemberParams>(ctx, 'params');
     await write(ctx, deps, tenantId, async (trx) => {
-      const member = await suspendMember(trx, callerOf(ctx), tenantId, userId, ctx.get('if-match') || undefined);
+      const member = await suspendMember(trx, callerOf(ctx), tenantId, userId, ctx.get('if-match') || undefined, deps.memberTokens);
       return { status: 200, body: member, etag: memberEtag(member) };
     });
   });
@@ -48,7 +48,7 @@ export function memberRoutes(deps: AdminDeps): Router {
   router.delete('/:userId', ...admin(deps, { params: memberParams }), async (ctx) => {
     const { tenantId, userId } = input<MemberParams>(ctx, 'params');
     await write(ctx, deps, tenantId, async (trx) => {
-      await removeMember(trx, callerOf(ctx), tenantId, userId, ctx.get('if-match') || undefined);
+      await removeMember(trx, callerOf(ctx), tenantId, userId, ctx.get('if-match') || undefined, deps.memberTokens);
       return { status: 204 };
     });
   });

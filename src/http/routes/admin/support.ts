@@ -3,7 +3,15 @@ import type { Knex } from 'knex';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Mailer } from '../../../mail/index.ts';
-import { type Caller, currentRevision, idempotent, PLATFORM_ADMIN, type StoredResponse, tenantWrite } from '../../../tenancy/index.ts';
+import {
+  type Caller,
+  currentRevision,
+  idempotent,
+  type MemberTokens,
+  PLATFORM_ADMIN,
+  type StoredResponse,
+  tenantWrite,
+} from '../../../tenancy/index.ts';
 import { guard, jsonBody } from '../../guard.ts';
 import { type BearerAuthOptions, bearerAuth, type Principal } from '../../middleware/bearer-auth.ts';
 
@@ -18,6 +26,8 @@ export interface AdminDeps {
   invitationTtlS: number;
   deletionRetentionDays: number;
   idempotencyTtlS: number;
+  /** What ending a membership does to the member's tokens in the tenant. */
+  memberTokens: MemberTokens;
   /** DNS TXT lookups for domain verification (node:dns by default). */
   resolveTxt?: (name: string) => Promise<string[][]>;
 }
