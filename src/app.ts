@@ -102,6 +102,8 @@ type Cleanup = () => Promise<void>;
  */
 export async function startService(loaded: LoadedConfig, opts: ServiceOptions = {}): Promise<IamService> {
   const { config } = loaded;
+  // The longest access token lifetime: how long a grant's revocation record must outlive the grant.
+  const maxAccessTokenTtlS = Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s);
   const logger = createLogger({ level: config.log.level, destination: opts.logDestination });
   const metrics = createMetrics();
   const readiness = new Readiness();
@@ -323,7 +325,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
       db,
       verifier: createAccessTokenVerifier({ issuer: config.issuer, keys }),
       cache: introspectionCache,
-      maxAccessTokenTtlS: Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s),
+      maxAccessTokenTtlS,
       logger,
     });
     const dpopNonceSecret = deriveDpopNonceSecret(kek);
@@ -444,7 +446,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
         invitationTtlS: config.tenancy.invitation_ttl_s,
         deletionRetentionDays: config.tenancy.deletion_retention_days,
         idempotencyTtlS: config.tenancy.idempotency_ttl_s,
-        memberTokens: { maxAccessTokenTtlS: Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s) },
+        memberTokens: { maxAccessTokenTtlS },
       }),
     );
     const tenancyPurge = every(
@@ -467,7 +469,7 @@ export async function startService(loaded: LoadedConfig, opts: ServiceOptions = 
           engine: {
             db,
             storage: adapters,
-            maxAccessTokenTtlS: Math.max(config.oidc.access_token_ttl_s, config.oidc.client_credentials_ttl_s),
+            maxAccessTokenTtlS,
             logger,
           },
           recentAuthS: config.account.recent_auth_s,

@@ -8,17 +8,16 @@ import { checkIfMatch, etagOf } from './etag.ts';
 import { decodeCursor, type Page, pageQuery, toPage } from './pagination.ts';
 import { recordChange } from './record.ts';
 
-/**
- * A member leaving a tenant's active membership (suspended, removed, left) loses the tokens that
- * speak for it there: every grant whose tokens carry `tid` = the tenant is revoked in the same
- * transaction, so its access tokens (JWT or opaque) stop at introspection and at IAM's own APIs and
- * its refresh tokens are gone. Reactivation does not bring them back: the member signs in again.
- */
+/** What ending a membership needs to know to end the member's tokens in the tenant. */
 export interface MemberTokens {
   /** The longest access token lifetime: how long the revocation records must live. */
   maxAccessTokenTtlS: number;
 }
 
+/**
+ * Ends the tokens that speak for the user in the tenant (ADR-0021): every grant whose tokens carry
+ * `tid` = the tenant is revoked in the caller's transaction. Returns how many.
+ */
 async function endTenantTokens(
   trx: Knex.Transaction,
   caller: Caller,
@@ -39,7 +38,10 @@ async function endTenantTokens(
 /**
  * Tenant membership. A suspended member keeps its bindings but holds no permission (the check
  * engine treats the membership as inactive); removal deletes the membership with every binding
- * and override of the user in the tenant and revokes delegations to or from it. Changing a
+ * and override of the user in the tenant and revokes delegations to or from it. Suspension,
+ * removal and leaving also revoke the user's grants for the tenant, so its access tokens stop at
+ * introspection and IAM's APIs and its refresh tokens are gone; reactivation does not bring them
+ * back (the member signs in again). Changing a
  * member needs `iam.members.manage` and every permission the member holds (no escalation: an
  * admin cannot remove an owner), and no change may leave the tenant without an active owner.
  */
