@@ -42,36 +42,48 @@ export const principalRefSchema = z
 const minRevision = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 const tenantId = z.uuid().optional();
 
-export const checkRequestSchema = z
-  .object({
-    tenant_id: tenantId,
-    principal: principalRefSchema,
-    permission: permissionKey,
-    scope_chain: scopeChainSchema.default([]),
-    min_revision: minRevision,
-  })
-  .strict();
+/** The request schemas as written: the reference the compiled ones below must agree with (tested). */
+export const runtimeRequestSchemas = {
+  check: z
+    .object({
+      tenant_id: tenantId,
+      principal: principalRefSchema,
+      permission: permissionKey,
+      scope_chain: scopeChainSchema.default([]),
+      min_revision: minRevision,
+    })
+    .strict(),
+  batchCheck: z
+    .object({
+      tenant_id: tenantId,
+      principal: principalRefSchema,
+      checks: z
+        .array(z.object({ permission: permissionKey, scope_chain: scopeChainSchema.default([]) }).strict())
+        .min(1)
+        .max(MAX_BATCH_CHECKS),
+      min_revision: minRevision,
+    })
+    .strict(),
+  effectivePermissions: z
+    .object({
+      tenant_id: tenantId,
+      principal: principalRefSchema,
+      scope_chain: scopeChainSchema.default([]),
+      min_revision: minRevision,
+    })
+    .strict(),
+};
 
-export const batchCheckRequestSchema = z
-  .object({
-    tenant_id: tenantId,
-    principal: principalRefSchema,
-    checks: z
-      .array(z.object({ permission: permissionKey, scope_chain: scopeChainSchema.default([]) }).strict())
-      .min(1)
-      .max(MAX_BATCH_CHECKS),
-    min_revision: minRevision,
-  })
-  .strict();
-
-export const effectivePermissionsRequestSchema = z
-  .object({
-    tenant_id: tenantId,
-    principal: principalRefSchema,
-    scope_chain: scopeChainSchema.default([]),
-    min_revision: minRevision,
-  })
-  .strict();
+/*
+ * The request schemas sit on every check (REST and gRPC), so they are compiled (`z.compile`): a
+ * generated parser answers valid requests and hands anything it would refuse to the runtime parser,
+ * so errors read exactly as before. `strict`: a schema the compiler cannot model fails at start-up
+ * instead of running on the runtime parser unnoticed. Measured in ADR-0016 (amendment of the night of
+ * 2026-12-06).
+ */
+export const checkRequestSchema = z.compile(runtimeRequestSchemas.check, { strict: true });
+export const batchCheckRequestSchema = z.compile(runtimeRequestSchemas.batchCheck, { strict: true });
+export const effectivePermissionsRequestSchema = z.compile(runtimeRequestSchemas.effectivePermissions, { strict: true });
 
 export type CheckRequest = z.infer<typeof checkRequestSchema>;
 export type BatchCheckRequest = z.infer<typeof batchCheckRequestSchema>;
