@@ -3,7 +3,7 @@ import { type AuditEvent, recordAudit } from '../audit/index.ts';
 import { AppError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { enqueueEvent } from '../outbox/index.ts';
-import { revokeGrant } from '../tokens/index.ts';
+import { type GrantRef, revokeUserGrants } from '../tokens/index.ts';
 import { queueBackchannelLogouts } from './backchannel-logouts.ts';
 import type { PasswordService } from './passwords.ts';
 
@@ -253,25 +253,9 @@ export async function disableUser(
                   and not exists (select 1 from oidc_models x where x.model = 'Grant' and x.id = oidc_models.grant_id)) g
          left join oauth_clients c on c.client_id = g.payload->>'clientId'`,
       [userId, userId],
-    )) as { rows: { id: string; client_id: string | null; tenant_id: string | null }[] };
-    const expiresAt = new Date(Date.now() + (ttl + 60) * 1000);
-    for (const g of grants) {
-      await revokeGrant(trx, {
-        actor,
-        grantId: g.id,
-        clientId: g.client_id ?? undefined,
-        tenantId: g.tenant_id ?? undefined,
-        accountId: userId,
-        expiresAt,
-        reason: 'admin',
-        tokenType: 'session',
-      });
-    }
+    )) as { rows: GrantRef[] };
+    await revokeUserGrants(trx, userId, grants, { reason: 'admin', meta: { actor }, maxAccessTokenTtlS: ttl });
     const grantIds = grants.map((g) => g.id);
-    if (grantIds.length) {
-      await trx('oidc_models').whereIn('grant_id', grantIds).del();
-      await trx('oidc_models').where({ model: 'Grant' }).whereIn('id', grantIds).del();
-    }
     // The applications signed in through the sessions hear of it (back-channel logout, after the commit).
     const backchannel = await queueBackchannelLogouts(trx, { accountId: userId, reason: 'user_disabled' });
     // Durable models of the user not bound to a grant we saw (sessions; stray refresh tokens).
